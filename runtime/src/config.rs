@@ -1,0 +1,387 @@
+//! The configuration file (TOML): where ward listens and keeps its data, plugin limits, and the
+//! checks to run. Unknown keys are errors; every error names the file, line and key.
+
+use crate::capability::net::NetRule;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The default listen address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address of the HTTP API.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Directory for ward's data (store, compile cache).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Directory watched for `*.wasm` plugins.
+    #[serde(default = "default_plugins_dir")]
+    pub plugins_dir: PathBuf,
+    /// Caps on every plugin call.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Scheduler settings.
+    #[serde(default)]
+    pub scheduler: SchedulerConfig,
+    /// Checks: a prober plugin run against targets on an interval.
+    #[serde(default, rename = "check")]
+    pub checks: Vec<CheckConfig>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9464))
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("ward-data")
+}
+
+fn default_plugins_dir() -> PathBuf {
+    PathBuf::from("plugins")
+}
+
+/// `[limits]`: caps on every plugin call.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Linear memory per plugin instance, in MiB.
+    #[serde(default = "default_memory_mib")]
+    pub memory_mib: u32,
+    /// Fuel per call (roughly, wasm instructions); unset disables fuel metering.
+    #[serde(default)]
+    pub fuel: Option<u64>,
+    /// Largest message a probe may return, in bytes.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Most extra samples one probe may return.
+    #[serde(default = "default_max_samples")]
+    pub max_samples: usize,
+}
+
+fn default_memory_mib() -> u32 {
+    128
+}
+fn default_max_message_bytes() -> usize {
+    64 << 10
+}
+fn default_max_samples() -> usize {
+    10_000
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            memory_mib: default_memory_mib(),
+            fuel: None,
+            max_message_bytes: default_max_message_bytes(),
+            max_samples: default_max_samples(),
+        }
+    }
+}
+
+/// `[scheduler]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// Plugin calls running at once, across all checks.
+    #[serde(default = "default_concurrency")]
+    pub max_concurrency: usize,
+}
+
+fn default_concurrency() -> usize {
+    64
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrency: default_concurrency(),
+        }
+    }
+}
+
+/// `[[check]]`: one prober plugin run against each of its targets every interval.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckConfig {
+    /// Unique name; the `check` label of its series.
+    pub name: String,
+    /// The prober plugin: the file stem of a `.wasm` in the plugins directory.
+    pub plugin: String,
+    /// Targets: the `instance` label of each series; passed to the plugin as is.
+    pub targets: Vec<String>,
+    /// How often each target is probed.
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Deadline of one probe; at most the interval.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Plugin config, passed to the plugin as JSON.
+    #[serde(default)]
+    pub config: toml::Table,
+    /// What the plugin may reach.
+    #[serde(default)]
+    pub grant: Grant,
+    /// Extra labels on every series of this check.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// `grant`: capabilities given to a check's plugin. Nothing is granted by default.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// `host:port` rules the plugin may connect to (`*` for any host or port).
+    #[serde(default)]
+    pub net: Vec<NetRuleConfig>,
+}
+
+/// A network grant rule, parsed when the config is read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetRuleConfig(pub NetRule);
+
+impl<'de> Deserialize<'de> for NetRuleConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map(NetRuleConfig).map_err(serde::de::Error::custom)
+    }
+}
+
+mod humantime_serde {
+    use serde::Deserialize;
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration {s:?}: {e} (expected e.g. \"10s\", \"1m30s\", \"500ms\")"
+            ))
+        })
+    }
+}
+
+/// A configuration error: where and what.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{path}{}: {message}", location(*line, *column))]
+pub struct ConfigError {
+    /// The file (or `<embedded default>`).
+    pub path: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// What is wrong, naming the key.
+    pub message: String,
+}
+
+fn location(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(":{l}:{c}"),
+        (Some(l), None) => format!(":{l}"),
+        _ => String::new(),
+    }
+}
+
+impl Config {
+    /// Reads and validates the config file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.display().to_string(),
+            line: None,
+            column: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates config text; `path` is only used in errors.
+    pub fn parse(text: &str, path: &str) -> Result<Self, ConfigError> {
+        let at = |span: Option<std::ops::Range<usize>>, message: String| {
+            let (line, column) = match span {
+                Some(span) => {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                    (Some(line), Some(column))
+                }
+                None => (None, None),
+            };
+            ConfigError {
+                path: path.to_string(),
+                line,
+                column,
+                message,
+            }
+        };
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim().to_string();
+            at(e.span(), message)
+        })?;
+        // Semantic checks; locate the offending check by its name's position in the text.
+        let locate = |name: &str| {
+            let needle = format!("\"{name}\"");
+            text.find(&needle).map(|i| i..i + needle.len())
+        };
+        let mut seen = std::collections::HashSet::new();
+        for check in &config.checks {
+            let err = |message: String| Err(at(locate(&check.name), message));
+            if check.name.is_empty() {
+                return err("check.name: must not be empty".into());
+            }
+            if !seen.insert(check.name.as_str()) {
+                return err(format!("check.name: duplicate check name {:?}", check.name));
+            }
+            if check.targets.is_empty() {
+                return err(format!("check {:?}: targets: at least one target is needed", check.name));
+            }
+            if check.interval < Duration::from_millis(100) {
+                return err(format!("check {:?}: interval: must be at least 100ms", check.name));
+            }
+            if check.timeout.is_zero() || check.timeout > check.interval {
+                return err(format!(
+                    "check {:?}: timeout: must be more than 0 and at most the interval ({:?})",
+                    check.name, check.interval
+                ));
+            }
+            for label in check.labels.keys() {
+                if !ward_store::is_valid_label_name(label) || label == "check" || label == "instance" {
+                    return err(format!(
+                        "check {:?}: labels.{label}: invalid or reserved label name",
+                        check.name
+                    ));
+                }
+            }
+        }
+        if config.limits.memory_mib == 0 || config.limits.memory_mib > 4096 {
+            return Err(at(None, "limits.memory_mib: must be between 1 and 4096".into()));
+        }
+        if config.scheduler.max_concurrency == 0 {
+            return Err(at(None, "scheduler.max_concurrency: must be at least 1".into()));
+        }
+        Ok(config)
+    }
+
+    /// The embedded default: loopback API, `ward-data/`, `plugins/`, and checks that probe
+    /// ward's own API with the first-party `http` and `tcp` probers.
+    pub fn embedded_default(listen: SocketAddr) -> Self {
+        let text = format!(
+            r#"
+listen = "{listen}"
+
+[[check]]
+name = "ward-api"
+plugin = "http"
+targets = ["http://{listen}/-/healthy"]
+interval = "10s"
+timeout = "2s"
+config = {{ expect_status = [200], body_contains = "Healthy" }}
+grant = {{ net = ["{listen}"] }}
+
+[[check]]
+name = "ward-port"
+plugin = "tcp"
+targets = ["{listen}"]
+interval = "10s"
+timeout = "2s"
+grant = {{ net = ["{listen}"] }}
+"#
+        );
+        // The embedded text is built from a valid socket address; parsing cannot fail.
+        Self::parse(&text, "<embedded default>").unwrap_or_else(|e| {
+            tracing::error!("embedded default config: {e}");
+            Self::parse("", "<empty>").unwrap_or_else(|_| unreachable!())
+        })
+    }
+
+    /// Limits for the plugin host.
+    pub fn host_limits(&self) -> crate::plugin::Limits {
+        crate::plugin::Limits {
+            memory_bytes: (self.limits.memory_mib as usize) << 20,
+            fuel: self.limits.fuel,
+            max_message_bytes: self.limits.max_message_bytes,
+            max_samples: self.limits.max_samples,
+            ..crate::plugin::Limits::default()
+        }
+    }
+}
+
+impl CheckConfig {
+    /// The plugin config as JSON text.
+    pub fn config_json(&self) -> String {
+        serde_json::to_string(&self.config).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Config::parse(text, "ward.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_issue_example_parses() {
+        let c = Config::parse(
+            r#"
+listen = "127.0.0.1:9464"
+data_dir = "ward-data"
+plugins_dir = "plugins"
+[[check]]
+name = "api"
+plugin = "http"
+targets = ["http://127.0.0.1:8080/health"]
+interval = "10s"
+timeout = "2s"
+config = { expect_status = [200], body_contains = "ok" }
+grant = { net = ["127.0.0.1:8080"] }
+"#,
+            "ward.toml",
+        )
+        .unwrap();
+        assert_eq!(c.checks[0].interval, Duration::from_secs(10));
+        assert_eq!(
+            c.checks[0].config_json(),
+            r#"{"body_contains":"ok","expect_status":[200]}"#
+        );
+        assert_eq!(c.checks[0].grant.net[0].0.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = err("listen = \"127.0.0.1:1\"\nbogus = 1\n");
+        assert!(e.starts_with("ward.toml:2:1: unknown field `bogus`"), "{e}");
+        let e = err("[[check]]\nname = \"a\"\nplugin = \"http\"\ntargets = [\"x\"]\ninterval = \"ten\"\n");
+        assert!(e.starts_with("ward.toml:5:12: invalid duration \"ten\""), "{e}");
+        let e = err("[[check]]\nname = \"a\"\nplugin = \"http\"\ntargets = [\"x\"]\ngrant = { net = [\"nope\"] }\n");
+        assert!(e.starts_with("ward.toml:5:") && e.contains("invalid network grant \"nope\""), "{e}");
+        let e = err("[[check]]\nname = \"a\"\nplugin = \"p\"\ntargets = [\"x\"]\n[[check]]\nname = \"a\"\nplugin = \"p\"\ntargets = [\"x\"]\n");
+        assert!(e.contains("duplicate check name \"a\""), "{e}");
+        let e = err("[[check]]\nname = \"a\"\nplugin = \"p\"\ntargets = [\"x\"]\ninterval = \"1s\"\ntimeout = \"5s\"\n");
+        assert!(e.starts_with("ward.toml:2:8: check \"a\": timeout"), "{e}");
+        let e = err("[[check]]\nname = \"a\"\nplugin = \"p\"\n");
+        assert!(e.contains("missing field `targets`"), "{e}");
+    }
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let c = Config::embedded_default(default_listen());
+        assert_eq!(c.checks.len(), 2);
+        assert_eq!(c.listen, default_listen());
+    }
+}

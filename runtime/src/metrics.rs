@@ -1,0 +1,133 @@
+//! ward's own metrics, served on `GET /metrics` in the OpenMetrics text format.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Label pairs of one series.
+pub type Labels = Vec<(String, String)>;
+
+/// Builds `Labels` from string pairs.
+pub fn labels<const N: usize>(pairs: [(&str, &str); N]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Latency buckets shared by ward's histograms.
+#[derive(Clone, Debug)]
+pub struct Buckets;
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        // 10 µs .. ~40 s
+        Histogram::new(exponential_buckets(0.000_01, 4.0, 12))
+    }
+}
+
+/// Every metric ward exposes about itself.
+pub struct Metrics {
+    registry: Registry,
+    /// Plugin calls, by plugin.
+    pub plugin_calls: Family<Labels, Counter>,
+    /// Failed plugin calls, by plugin and reason (timeout, memory, trap, output, ...).
+    pub plugin_failures: Family<Labels, Counter>,
+    /// Call latency, by plugin.
+    pub plugin_call_duration: Family<Labels, Histogram, Buckets>,
+    /// Plugin (re)loads, by plugin and result (`success`, `failure`, `unchanged`, `removed`).
+    pub plugin_reloads: Family<Labels, Counter>,
+    /// Time to compile (or load from cache) a plugin, by plugin.
+    pub plugin_compile_duration: Family<Labels, Histogram, Buckets>,
+    /// 1 for each plugin serving, with kind and version labels.
+    pub plugin_info: Family<Labels, Gauge>,
+    /// Connections or requests denied by a grant, by plugin and check.
+    pub permission_denied: Family<Labels, Counter>,
+    /// Whether the last config reload succeeded (as Prometheus's own).
+    pub config_last_reload_successful: Gauge,
+    /// Check runs, by check.
+    pub check_runs: Family<Labels, Counter>,
+    /// Check runs that started late because the previous run of the same target overran or
+    /// the concurrency limit was saturated, by check.
+    pub check_late: Family<Labels, Counter>,
+    /// Series held by the store.
+    pub store_series: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("ward");
+        let m = Self {
+            plugin_calls: Family::default(),
+            plugin_failures: Family::default(),
+            plugin_call_duration: Family::new_with_constructor(Buckets),
+            plugin_reloads: Family::default(),
+            plugin_compile_duration: Family::new_with_constructor(Buckets),
+            plugin_info: Family::default(),
+            permission_denied: Family::default(),
+            config_last_reload_successful: Gauge::default(),
+            check_runs: Family::default(),
+            check_late: Family::default(),
+            store_series: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register("plugin_calls", "Plugin calls", m.plugin_calls.clone());
+        registry.register(
+            "plugin_failures",
+            "Plugin calls that failed, by reason",
+            m.plugin_failures.clone(),
+        );
+        registry.register(
+            "plugin_call_duration_seconds",
+            "Plugin call latency",
+            m.plugin_call_duration.clone(),
+        );
+        registry.register(
+            "plugin_reloads",
+            "Plugin file loads, by result",
+            m.plugin_reloads.clone(),
+        );
+        registry.register(
+            "plugin_compile_duration_seconds",
+            "Time to compile a plugin or read it from the compile cache",
+            m.plugin_compile_duration.clone(),
+        );
+        registry.register("plugin_info", "Plugins serving", m.plugin_info.clone());
+        registry.register(
+            "plugin_permission_denied",
+            "Network uses denied by a check's grant",
+            m.permission_denied.clone(),
+        );
+        registry.register(
+            "config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful",
+            m.config_last_reload_successful.clone(),
+        );
+        registry.register("check_runs", "Check runs", m.check_runs.clone());
+        registry.register(
+            "check_late_runs",
+            "Check runs that started after their scheduled time by more than one interval",
+            m.check_late.clone(),
+        );
+        registry.register("store_series", "Series in the store", m.store_series.clone());
+        Self { registry, ..m }
+    }
+
+    /// The metrics in OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

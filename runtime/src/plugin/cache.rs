@@ -1,0 +1,85 @@
+//! The on-disk cache of compiled components.
+//!
+//! Entries are keyed by the component's SHA-256, the wasmtime version and a hash of the
+//! engine's compilation settings, and live in a directory ward creates for itself (mode
+//! 0700). Only this module deserializes compiled code, and only from that directory: ward
+//! never loads precompiled code handed to it from elsewhere. Entries are written to a
+//! temporary file and renamed into place, so a crash never leaves a torn entry; an entry that
+//! fails to deserialize (e.g. written by another wasmtime) is recompiled and replaced.
+
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// A directory of compiled components.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    dir: PathBuf,
+    engine_key: String,
+}
+
+impl Cache {
+    /// Opens (creating it if needed) the cache in `dir` for `engine`.
+    pub fn open(dir: &Path, engine: &Engine) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            engine_key: format!("wasmtime{}-{:016x}", wasmtime_version(), hasher.finish()),
+        })
+    }
+
+    fn entry(&self, sha256: &str) -> PathBuf {
+        self.dir.join(format!("{sha256}-{}.cwasm", self.engine_key))
+    }
+
+    /// The component compiled from `bytes` (whose SHA-256 is `sha256`): from the cache when an
+    /// entry is there, else compiled and stored. Returns whether it came from the cache.
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        sha256: &str,
+        bytes: &[u8],
+    ) -> wasmtime::Result<(Component, bool)> {
+        let path = self.entry(sha256);
+        if path.exists() {
+            // SAFETY: the file is in ward's own cache directory, named by the hash of the
+            // source and the engine settings, and was written by `store` below from
+            // `Component::serialize`; wasmtime checks its header against this engine.
+            #[allow(unsafe_code)]
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(component) => return Ok((component, true)),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "discarding unusable cache entry: {e}")
+                }
+            }
+        }
+        let component = Component::new(engine, bytes)?;
+        if let Err(e) = self.store(&path, &component) {
+            tracing::warn!(path = %path.display(), "cannot write compile cache entry: {e}");
+        }
+        Ok((component, false))
+    }
+
+    fn store(&self, path: &Path, component: &Component) -> wasmtime::Result<()> {
+        let bytes = component.serialize()?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        tmp.write_all(&bytes)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+fn wasmtime_version() -> &'static str {
+    // Cargo.lock pins it; the engine hash also covers it, this keeps names readable.
+    "48"
+}

@@ -1,0 +1,206 @@
+//! The wasmtime engine and linker shared by every plugin, and the loading entry point.
+
+use super::bindings::v0_1;
+use super::cache::Cache;
+use super::limits::Limits;
+use super::loaded::LoadedPlugin;
+use super::state::HostState;
+use super::{LoadError, inspect};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch ticks: the granularity of call deadlines, and how often a busy plugin
+/// yields its thread back to the async runtime.
+pub const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// Settings of the plugin host.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    /// Per-call caps.
+    pub limits: Limits,
+    /// Where compiled components are cached; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+    /// Plugin instances alive at once (sizes the pooling allocator).
+    pub max_instances: u32,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            cache_dir: None,
+            max_instances: 256,
+        }
+    }
+}
+
+/// Why the host could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("plugin host: {0}")]
+pub struct HostError(String);
+
+/// The plugin host: one engine, one linker, the compile cache and the epoch ticker.
+pub struct Host {
+    inner: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<HostState>,
+    pub(crate) limits: Limits,
+    cache: Option<Cache>,
+}
+
+impl Host {
+    /// Builds the engine (pooling allocator, epoch interruption, optional fuel) and the
+    /// linker with WASI p2, wasi:http and ward's host interfaces, and starts the epoch ticker.
+    pub fn new(options: HostOptions) -> Result<Self, HostError> {
+        let limits = options.limits.clone();
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.consume_fuel(limits.fuel.is_some());
+        let n = options.max_instances.max(1);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(limits.instances as u32))
+            .total_memories(n.saturating_mul(limits.memories as u32))
+            .total_tables(n.saturating_mul(limits.tables as u32))
+            .total_stacks(n)
+            .max_core_instances_per_component(limits.instances as u32)
+            .max_memories_per_component(limits.memories as u32)
+            .max_tables_per_component(limits.tables as u32)
+            .max_memory_size(limits.memory_bytes)
+            .table_elements(limits.table_elements);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        // Reserve only what the cap allows, so hundreds of slots stay cheap in address space.
+        config.memory_reservation(limits.memory_bytes as u64);
+        config.memory_reservation_for_growth(0);
+        let engine = Engine::new(&config).map_err(|e| HostError(format!("engine: {e:#}")))?;
+
+        let mut linker = Linker::new(&engine);
+        let link = |r: wasmtime::Result<()>| r.map_err(|e| HostError(format!("linker: {e:#}")));
+        link(wasmtime_wasi::p2::add_to_linker_async(&mut linker))?;
+        link(wasmtime_wasi_http::p2::add_only_http_to_linker_async(
+            &mut linker,
+        ))?;
+        link(v0_1::log::add_to_linker::<_, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        ))?;
+        link(v0_1::tls::add_to_linker::<_, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        ))?;
+        link(v0_1::query::add_to_linker::<_, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        ))?;
+
+        let cache = match &options.cache_dir {
+            Some(dir) => Some(Cache::open(dir, &engine).map_err(|e| {
+                HostError(format!("compile cache {}: {e}", dir.display()))
+            })?),
+            None => None,
+        };
+        start_ticker(&engine);
+        Ok(Self {
+            inner: Arc::new(Shared {
+                engine,
+                linker,
+                limits,
+                cache,
+            }),
+        })
+    }
+
+    /// The per-call caps.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Loads the plugin in `path`: reads it, checks its interface without compiling,
+    /// compiles (off the async runtime, through the cache), links and calls `describe`.
+    /// The plugin's name is the file stem.
+    pub async fn load_file(&self, path: &Path) -> Result<LoadedPlugin, LoadError> {
+        let shown = path.display().to_string();
+        let bytes = tokio::fs::read(path).await.map_err(|source| LoadError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.load_bytes(&name, path, bytes).await
+    }
+
+    /// Like [`Host::load_file`] for bytes already read.
+    pub async fn load_bytes(
+        &self,
+        name: &str,
+        path: &Path,
+        bytes: Vec<u8>,
+    ) -> Result<LoadedPlugin, LoadError> {
+        let shown = path.display().to_string();
+        let interface = inspect::inspect(&bytes).map_err(|source| LoadError::Inspect {
+            path: shown.clone(),
+            source,
+        })?;
+        let shared = self.inner.clone();
+        let compile_path = shown.clone();
+        let started = Instant::now();
+        let (component, cached, sha256) = tokio::task::spawn_blocking(move || {
+            let sha256 = hex::encode(Sha256::digest(&bytes));
+            let compiled = match &shared.cache {
+                Some(cache) => cache.load_or_compile(&shared.engine, &sha256, &bytes),
+                None => wasmtime::component::Component::new(&shared.engine, &bytes)
+                    .map(|c| (c, false)),
+            };
+            compiled
+                .map(|(c, cached)| (c, cached, sha256))
+                .map_err(|e| LoadError::Compile {
+                    path: compile_path,
+                    message: format!("compile: {e:#}"),
+                })
+        })
+        .await
+        .map_err(|e| LoadError::Compile {
+            path: shown.clone(),
+            message: format!("compile task failed: {e}"),
+        })??;
+        let compile_time = started.elapsed();
+        LoadedPlugin::link(
+            self.inner.clone(),
+            name,
+            path,
+            sha256,
+            interface,
+            component,
+            compile_time,
+            cached,
+        )
+        .await
+    }
+}
+
+/// Ticks the engine's epoch until the engine is dropped.
+fn start_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("ward-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the epoch ticker, plugin deadlines rely on timers only: {e}");
+    }
+}
