@@ -58,6 +58,7 @@ pub async fn serve(
                 async move { Ok::<_, std::convert::Infallible>(route(&app, req)) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(std::time::Duration::from_secs(10))
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = conn.await {

@@ -74,20 +74,20 @@ impl fmt::Display for Kind {
 #[non_exhaustive]
 pub enum LoadError {
     /// The file could not be read.
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read: {error}")]
     Read {
         /// The plugin file.
         path: String,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not a component this host serves.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Inspect {
         /// The plugin file.
         path: String,
         /// What is wrong with it.
-        source: InspectError,
+        error: InspectError,
     },
     /// wasmtime refused to compile or link it (e.g. it imports something the host lacks).
     #[error("{path}: {message}")]

@@ -50,12 +50,14 @@ impl Cache {
         bytes: &[u8],
     ) -> wasmtime::Result<(Component, bool)> {
         let path = self.entry(sha256);
-        if path.exists() {
-            // SAFETY: the file is in ward's own cache directory, named by the hash of the
-            // source and the engine settings, and was written by `store` below from
-            // `Component::serialize`; wasmtime checks its header against this engine.
+        // Read into memory rather than mapping the file: a mapped file truncated or rewritten
+        // underneath would fault in the middle of a call.
+        if let Ok(compiled) = std::fs::read(&path) {
+            // SAFETY: the bytes come from ward's own cache directory, from an entry named by
+            // the hash of the source and of the engine settings, written by `store` below from
+            // `Component::serialize`; wasmtime checks the header against this engine.
             #[allow(unsafe_code)]
-            match unsafe { Component::deserialize_file(engine, &path) } {
+            match unsafe { Component::deserialize(engine, &compiled) } {
                 Ok(component) => return Ok((component, true)),
                 Err(e) => {
                     tracing::warn!(path = %path.display(), "discarding unusable cache entry: {e}")

@@ -128,9 +128,9 @@ impl Host {
     /// The plugin's name is the file stem.
     pub async fn load_file(&self, path: &Path) -> Result<LoadedPlugin, LoadError> {
         let shown = path.display().to_string();
-        let bytes = tokio::fs::read(path).await.map_err(|source| LoadError::Read {
+        let bytes = tokio::fs::read(path).await.map_err(|error| LoadError::Read {
             path: shown.clone(),
-            source,
+            error,
         })?;
         let name = path
             .file_stem()
@@ -147,9 +147,9 @@ impl Host {
         bytes: Vec<u8>,
     ) -> Result<LoadedPlugin, LoadError> {
         let shown = path.display().to_string();
-        let interface = inspect::inspect(&bytes).map_err(|source| LoadError::Inspect {
+        let interface = inspect::inspect(&bytes).map_err(|error| LoadError::Inspect {
             path: shown.clone(),
-            source,
+            error,
         })?;
         let shared = self.inner.clone();
         let compile_path = shown.clone();

@@ -104,7 +104,7 @@ pub async fn sync(
         Err(e) => {
             let error = LoadError::Read {
                 path: path.display().to_string(),
-                source: e,
+                error: e,
             };
             return fail(registry, &name, path, error, count);
         }

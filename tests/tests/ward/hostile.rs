@@ -1,0 +1,172 @@
+//! Misbehaving plugins are contained: each call fails with the right reason, quickly, and the
+//! host and every other plugin carry on.
+
+use crate::util::{HttpServer, Ward, eventually, grant, load};
+use std::time::{Duration, Instant};
+use ward::plugin::CallError;
+use ward_tests::artifacts;
+
+#[tokio::test]
+async fn infinite_loop_stops_at_the_deadline() {
+    let p = load(artifacts::LOOP).await;
+    let (g, _) = grant(&[]).await;
+    let started = Instant::now();
+    let err = p.probe("x", "{}", &g, Duration::from_millis(300)).await.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err, CallError::Timeout(Duration::from_millis(300)));
+    assert!(took < Duration::from_secs(2), "stopped after {took:?}");
+}
+
+#[tokio::test]
+async fn memory_bomb_hits_the_cap() {
+    let p = load(artifacts::MEMBOMB).await;
+    let (g, _) = grant(&[]).await;
+    let err = p.probe("x", "{}", &g, Duration::from_secs(10)).await.unwrap_err();
+    match err {
+        CallError::Memory { desired, cap } => {
+            assert_eq!(cap, 128 << 20);
+            assert!(desired > cap);
+        }
+        other => panic!("expected a memory limit error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn trap_is_reported_as_a_trap() {
+    let p = load(artifacts::TRAP).await;
+    let (g, _) = grant(&[]).await;
+    let err = p.probe("x", "{}", &g, Duration::from_secs(5)).await.unwrap_err();
+    assert_eq!(err.reason(), "trap", "{err}");
+}
+
+#[tokio::test]
+async fn huge_output_is_refused() {
+    let p = load(artifacts::BIGOUT).await;
+    let (g, _) = grant(&[]).await;
+    let err = p
+        .probe("x", r#"{"mode":"message"}"#, &g, Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "output", "{err}");
+    assert!(err.to_string().contains("67108864 bytes"), "{err}");
+    let err = p
+        .probe("x", r#"{"mode":"samples"}"#, &g, Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.reason(), "output" | "memory"),
+        "a million samples are refused or run out of memory: {err}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_call_leaves_the_plugin_usable() {
+    let p = load(artifacts::TRAP).await;
+    let noop = load(artifacts::NOOP_V1).await;
+    let (g, _) = grant(&[]).await;
+    for _ in 0..3 {
+        assert!(p.probe("x", "{}", &g, Duration::from_secs(5)).await.is_err());
+        let o = noop.probe("x", "{}", &g, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(o.message, "noop v1");
+    }
+}
+
+/// Under a running schedule (the real binary), every hostile plugin is contained with its
+/// reason, counted and logged, and a healthy check beside them keeps reporting on time.
+#[test]
+fn hostile_checks_do_not_disturb_a_healthy_one() {
+    let server = HttpServer::start(200, "ok");
+    let config = format!(
+        r#"
+[[check]]
+name = "healthy"
+plugin = "http"
+targets = ["http://{addr}/"]
+interval = "200ms"
+timeout = "150ms"
+grant = {{ net = ["{addr}"] }}
+
+[[check]]
+name = "spin"
+plugin = "loop"
+targets = ["a"]
+interval = "300ms"
+timeout = "100ms"
+
+[[check]]
+name = "bomb"
+plugin = "membomb"
+targets = ["a"]
+interval = "300ms"
+timeout = "250ms"
+
+[[check]]
+name = "boom"
+plugin = "trap"
+targets = ["a"]
+interval = "300ms"
+timeout = "250ms"
+
+[[check]]
+name = "sneaky"
+plugin = "netgrab"
+targets = ["{addr}"]
+interval = "300ms"
+timeout = "250ms"
+
+[[check]]
+name = "chatty"
+plugin = "bigout"
+targets = ["a"]
+interval = "300ms"
+timeout = "250ms"
+"#,
+        addr = server.addr
+    );
+    let ward = Ward::start(&config);
+    for (artifact, name) in [
+        (artifacts::HTTP, "http"),
+        (artifacts::LOOP, "loop"),
+        (artifacts::MEMBOMB, "membomb"),
+        (artifacts::TRAP, "trap"),
+        (artifacts::NETGRAB, "netgrab"),
+        (artifacts::BIGOUT, "bigout"),
+    ] {
+        ward.install(artifact, name);
+    }
+    for (check, reason) in [
+        ("spin", "timeout"),
+        ("bomb", "memory"),
+        ("boom", "trap"),
+        ("sneaky", "permission"),
+        ("chatty", "output"),
+    ] {
+        eventually(Duration::from_secs(20), &format!("{check} to fail with {reason}"), || {
+            let t = ward.target(check, 0);
+            (t["status"] == "error" && t["error_reason"] == reason).then_some(())
+        });
+    }
+    let first = ward.target("healthy", 0);
+    assert_eq!(first["status"], "up", "{first}");
+    let runs_before = first["runs"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let later = ward.target("healthy", 0);
+    assert_eq!(later["status"], "up", "{later}");
+    let runs = later["runs"].as_u64().unwrap() - runs_before;
+    // 2 s at 200 ms: 10 ticks; allow for the polling edges.
+    assert!(runs >= 8, "healthy check ran {runs} times in 2 s at a 200 ms interval");
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::Relaxed) as u64 >= runs, true);
+
+    let (_, metrics) = crate::util::http_get(ward.addr, "/metrics");
+    for reason in ["timeout", "memory", "trap", "permission", "output"] {
+        assert!(
+            metrics.contains(&format!("reason=\"{reason}\"")),
+            "ward_plugin_failures_total has no {reason}:\n{metrics}"
+        );
+    }
+    assert!(metrics.contains("ward_plugin_permission_denied_total{"), "{metrics}");
+    assert!(
+        ward.stderr.lock().unwrap().contains("network access denied"),
+        "denials are logged"
+    );
+}

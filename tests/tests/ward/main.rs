@@ -1,0 +1,10 @@
+//! ward's integration tests: real components built from `plugins/` and `tests/guests/`, a real
+//! plugin host, the real `ward` binary, real HTTP servers and sockets on loopback.
+
+mod util;
+
+mod cli;
+mod hostile;
+mod loading;
+mod probers;
+mod reload;

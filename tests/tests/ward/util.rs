@@ -1,0 +1,307 @@
+//! Helpers that make each test a few lines: a shared plugin host, loopback servers, a tiny
+//! HTTP client, the `ward` binary as a child process, and polling with a deadline.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use ward::capability::net::{NetGrant, NetRule};
+use ward::plugin::state::CallGrant;
+use ward::plugin::{Host, HostOptions, LoadedPlugin};
+
+/// One host for the whole test binary, with a compile cache so each component compiles once.
+pub fn host() -> &'static Host {
+    static HOST: OnceLock<Host> = OnceLock::new();
+    static CACHE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let cache = CACHE.get_or_init(|| tempfile::tempdir().expect("temp dir"));
+        Host::new(HostOptions {
+            cache_dir: Some(cache.path().join("cache")),
+            max_instances: 64,
+            ..HostOptions::default()
+        })
+        .expect("plugin host")
+    })
+}
+
+/// Loads an artifact through the shared host.
+pub async fn load(path: &str) -> LoadedPlugin {
+    host()
+        .load_file(Path::new(path))
+        .await
+        .unwrap_or_else(|e| panic!("loading {path}: {e}"))
+}
+
+/// A grant of `rules`, recording every denied address.
+pub async fn grant(rules: &[&str]) -> (CallGrant, Arc<Mutex<Vec<String>>>) {
+    let denied = Arc::new(Mutex::new(Vec::new()));
+    let mut net = NetGrant::new(rules.iter().map(|r| r.parse::<NetRule>().unwrap()).collect());
+    net.resolve(Duration::from_secs(2)).await;
+    let log = denied.clone();
+    let grant = CallGrant {
+        check: "test".into(),
+        net: Arc::new(net),
+        on_deny: Arc::new(move |addr: &str| log.lock().unwrap().push(addr.to_string())),
+    };
+    (grant, denied)
+}
+
+/// An HTTP/1.1 server on 127.0.0.1 answering every request with `status` and `body`, until
+/// dropped. Counts requests.
+pub struct HttpServer {
+    pub addr: SocketAddr,
+    pub requests: Arc<std::sync::atomic::AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl HttpServer {
+    pub fn start(status: u16, body: &'static str) -> Self {
+        Self::start_with(move |_path| (status, vec![], body.to_string()))
+    }
+
+    /// `respond(path) -> (status, extra headers, body)`.
+    pub fn start_with(
+        respond: impl Fn(&str) -> (u16, Vec<(String, String)>, String) + Send + Sync + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (s, r) = (stop.clone(), requests.clone());
+        let respond = Arc::new(respond);
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        r.fetch_add(1, Ordering::Relaxed);
+                        let respond = respond.clone();
+                        std::thread::spawn(move || serve_one(stream, &*respond));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        Self {
+            addr,
+            requests,
+            stop,
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn serve_one(stream: TcpStream, respond: &dyn Fn(&str) -> (u16, Vec<(String, String)>, String)) {
+    stream.set_nonblocking(false).ok();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+        line.clear();
+    }
+    let (status, headers, body) = respond(&path);
+    let mut out = format!(
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.push_str(&body);
+    let mut stream = stream;
+    let _ = stream.write_all(out.as_bytes());
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// GET `path` from `addr`: (status, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0);
+    (status, body.to_string())
+}
+
+/// GET a JSON API path and return its `data`.
+pub fn api(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let (status, body) = http_get(addr, path);
+    assert_eq!(status, 200, "{path}: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "success");
+    v["data"].clone()
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, failing after `within`.
+pub fn eventually<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The `ward` binary built by cargo for these tests.
+pub fn ward_bin() -> PathBuf {
+    // tests run from target/<profile>/deps; the binary is in target/<profile>.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let bin = profile_dir.join("ward");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p ward` (cargo test --workspace does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A running `ward run`, killed on drop.
+pub struct Ward {
+    child: Child,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Ward {
+    /// Starts `ward run --config <dir>/ward.toml` with `config` (which must not set listen,
+    /// data_dir or plugins_dir) in a fresh directory with an empty `plugins/`.
+    pub fn start(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+        std::fs::write(dir.path().join("ward.toml"), config).unwrap();
+        Self::start_in(dir)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir) -> Self {
+        let mut child = Command::new(ward_bin())
+            .arg("run")
+            .arg("--config")
+            .arg(dir.path().join("ward.toml"))
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--plugins-dir")
+            .arg(dir.path().join("plugins"))
+            .env("WARD_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let log = stderr.clone();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while err.read_line(&mut line).is_ok_and(|n| n > 0) {
+                log.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .and_then(|s| s.split('/').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                panic!("ward did not print its URL: {first:?}; stderr: {}", stderr.lock().unwrap())
+            });
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            let _ = out.read_to_string(&mut sink);
+        });
+        Self {
+            child,
+            addr,
+            dir,
+            stderr,
+        }
+    }
+
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+
+    /// Installs `artifact` as `<name>.wasm` the atomic way: copy beside, then rename.
+    pub fn install(&self, artifact: &str, name: &str) {
+        install(artifact, &self.plugins_dir(), name);
+    }
+
+    pub fn checks(&self) -> serde_json::Value {
+        api(self.addr, "/api/v1/checks")
+    }
+
+    pub fn plugins(&self) -> serde_json::Value {
+        api(self.addr, "/api/v1/plugins")
+    }
+
+    /// The status of target `i` of check `name`.
+    pub fn target(&self, name: &str, i: usize) -> serde_json::Value {
+        let checks = self.checks();
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["targets"][i].clone())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn plugin(&self, name: &str) -> serde_json::Value {
+        self.plugins()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl Drop for Ward {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- ward's log ---\n{}", self.stderr.lock().unwrap());
+            if let Ok(Some(status)) = self.child.try_wait() {
+                eprintln!("--- ward exited: {status}");
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Copies `artifact` to `<dir>/.<name>.tmp` then renames it to `<dir>/<name>.wasm`.
+pub fn install(artifact: &str, dir: &Path, name: &str) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::copy(artifact, &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join(format!("{name}.wasm"))).unwrap();
+}
