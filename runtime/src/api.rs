@@ -70,9 +70,9 @@ pub async fn serve(
 
 /// Binds `addr` (with a clear error when it is taken).
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
 }
 
 fn route(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -93,7 +93,11 @@ fn route(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
         ),
         "/-/healthy" => text("text/plain; charset=utf-8", "ward is Healthy.\n".into()),
         "/-/ready" => text("text/plain; charset=utf-8", "ward is Ready.\n".into()),
-        _ => error(StatusCode::NOT_FOUND, "not_found", &format!("no endpoint {path}")),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no endpoint {path}"),
+        ),
     }
 }
 
@@ -119,7 +123,9 @@ fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
 
 fn text(content_type: &'static str, body: String) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
     r
 }

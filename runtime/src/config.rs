@@ -157,7 +157,9 @@ pub struct NetRuleConfig(pub NetRule);
 impl<'de> Deserialize<'de> for NetRuleConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse().map(NetRuleConfig).map_err(serde::de::Error::custom)
+        s.parse()
+            .map(NetRuleConfig)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -247,10 +249,16 @@ impl Config {
                 return err(format!("check.name: duplicate check name {:?}", check.name));
             }
             if check.targets.is_empty() {
-                return err(format!("check {:?}: targets: at least one target is needed", check.name));
+                return err(format!(
+                    "check {:?}: targets: at least one target is needed",
+                    check.name
+                ));
             }
             if check.interval < Duration::from_millis(100) {
-                return err(format!("check {:?}: interval: must be at least 100ms", check.name));
+                return err(format!(
+                    "check {:?}: interval: must be at least 100ms",
+                    check.name
+                ));
             }
             if check.timeout.is_zero() || check.timeout > check.interval {
                 return err(format!(
@@ -259,7 +267,10 @@ impl Config {
                 ));
             }
             for label in check.labels.keys() {
-                if !ward_store::is_valid_label_name(label) || label == "check" || label == "instance" {
+                if !ward_store::is_valid_label_name(label)
+                    || label == "check"
+                    || label == "instance"
+                {
                     return err(format!(
                         "check {:?}: labels.{label}: invalid or reserved label name",
                         check.name
@@ -268,10 +279,16 @@ impl Config {
             }
         }
         if config.limits.memory_mib == 0 || config.limits.memory_mib > 4096 {
-            return Err(at(None, "limits.memory_mib: must be between 1 and 4096".into()));
+            return Err(at(
+                None,
+                "limits.memory_mib: must be between 1 and 4096".into(),
+            ));
         }
         if config.scheduler.max_concurrency == 0 {
-            return Err(at(None, "scheduler.max_concurrency: must be at least 1".into()));
+            return Err(at(
+                None,
+                "scheduler.max_concurrency: must be at least 1".into(),
+            ));
         }
         Ok(config)
     }
@@ -366,13 +383,27 @@ grant = { net = ["127.0.0.1:8080"] }
     fn errors_name_file_line_and_key() {
         let e = err("listen = \"127.0.0.1:1\"\nbogus = 1\n");
         assert!(e.starts_with("ward.toml:2:1: unknown field `bogus`"), "{e}");
-        let e = err("[[check]]\nname = \"a\"\nplugin = \"http\"\ntargets = [\"x\"]\ninterval = \"ten\"\n");
-        assert!(e.starts_with("ward.toml:5:12: invalid duration \"ten\""), "{e}");
-        let e = err("[[check]]\nname = \"a\"\nplugin = \"http\"\ntargets = [\"x\"]\ngrant = { net = [\"nope\"] }\n");
-        assert!(e.starts_with("ward.toml:5:") && e.contains("invalid network grant \"nope\""), "{e}");
-        let e = err("[[check]]\nname = \"a\"\nplugin = \"p\"\ntargets = [\"x\"]\n[[check]]\nname = \"a\"\nplugin = \"p\"\ntargets = [\"x\"]\n");
+        let e = err(
+            "[[check]]\nname = \"a\"\nplugin = \"http\"\ntargets = [\"x\"]\ninterval = \"ten\"\n",
+        );
+        assert!(
+            e.starts_with("ward.toml:5:12: invalid duration \"ten\""),
+            "{e}"
+        );
+        let e = err(
+            "[[check]]\nname = \"a\"\nplugin = \"http\"\ntargets = [\"x\"]\ngrant = { net = [\"nope\"] }\n",
+        );
+        assert!(
+            e.starts_with("ward.toml:5:") && e.contains("invalid network grant \"nope\""),
+            "{e}"
+        );
+        let e = err(
+            "[[check]]\nname = \"a\"\nplugin = \"p\"\ntargets = [\"x\"]\n[[check]]\nname = \"a\"\nplugin = \"p\"\ntargets = [\"x\"]\n",
+        );
         assert!(e.contains("duplicate check name \"a\""), "{e}");
-        let e = err("[[check]]\nname = \"a\"\nplugin = \"p\"\ntargets = [\"x\"]\ninterval = \"1s\"\ntimeout = \"5s\"\n");
+        let e = err(
+            "[[check]]\nname = \"a\"\nplugin = \"p\"\ntargets = [\"x\"]\ninterval = \"1s\"\ntimeout = \"5s\"\n",
+        );
         assert!(e.starts_with("ward.toml:2:8: check \"a\": timeout"), "{e}");
         let e = err("[[check]]\nname = \"a\"\nplugin = \"p\"\n");
         assert!(e.contains("missing field `targets`"), "{e}");

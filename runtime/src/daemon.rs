@@ -46,10 +46,11 @@ impl RunOptions {
     pub fn load(&self) -> Result<Config, ConfigError> {
         let mut config = match &self.config {
             Some(path) => Config::load(path)?,
-            None => Config::embedded_default(
-                self.listen
-                    .unwrap_or_else(|| crate::config::DEFAULT_LISTEN.parse().unwrap_or_else(|_| unreachable!())),
-            ),
+            None => Config::embedded_default(self.listen.unwrap_or_else(|| {
+                crate::config::DEFAULT_LISTEN
+                    .parse()
+                    .unwrap_or_else(|_| unreachable!())
+            })),
         };
         if let Some(l) = self.listen {
             config.listen = l;
@@ -74,7 +75,8 @@ pub async fn run(
     let io = |what: &str, path: &Path, e: std::io::Error| {
         RunError::Io(format!("{what} {}: {e}", path.display()))
     };
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| io("cannot create data dir", &config.data_dir, e))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| io("cannot create data dir", &config.data_dir, e))?;
     std::fs::create_dir_all(&config.plugins_dir)
         .map_err(|e| io("cannot create plugins dir", &config.plugins_dir, e))?;
 
@@ -83,7 +85,9 @@ pub async fn run(
     let host = Arc::new(Host::new(HostOptions {
         limits: config.host_limits(),
         cache_dir: Some(config.data_dir.join("cache").join("components")),
-        max_instances: (config.scheduler.max_concurrency as u32).saturating_mul(2).max(16),
+        max_instances: (config.scheduler.max_concurrency as u32)
+            .saturating_mul(2)
+            .max(16),
     })?);
     let registry = Arc::new(Registry::new(metrics.clone()));
     let store = Arc::new(Store::in_memory());
@@ -94,15 +98,35 @@ pub async fn run(
         config.scheduler.max_concurrency,
     ));
 
-    let listener = api::bind(config.listen).await.map_err(|e| RunError::Io(e.to_string()))?;
-    let bound = listener.local_addr().map_err(|e| RunError::Io(e.to_string()))?;
+    let listener = api::bind(config.listen)
+        .await
+        .map_err(|e| RunError::Io(e.to_string()))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| RunError::Io(e.to_string()))?;
 
     reload::load_dir(&host, &registry, &metrics, &config.plugins_dir).await;
-    let _plugins_watch = reload::watch(host.clone(), registry.clone(), metrics.clone(), &config.plugins_dir)
-        .map_err(|e| RunError::Io(format!("cannot watch {}: {e}", config.plugins_dir.display())))?;
+    let _plugins_watch = reload::watch(
+        host.clone(),
+        registry.clone(),
+        metrics.clone(),
+        &config.plugins_dir,
+    )
+    .map_err(|e| {
+        RunError::Io(format!(
+            "cannot watch {}: {e}",
+            config.plugins_dir.display()
+        ))
+    })?;
     scheduler.apply(&config.checks);
     let _config_watch = match &options.config {
-        Some(path) => Some(watch_config(path, options.clone(), config.clone(), scheduler.clone(), metrics.clone())?),
+        Some(path) => Some(watch_config(
+            path,
+            options.clone(),
+            config.clone(),
+            scheduler.clone(),
+            metrics.clone(),
+        )?),
         None => None,
     };
 
@@ -149,7 +173,10 @@ fn watch_config(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
-            && event.paths.iter().any(|p| p.file_name().map(|n| n.to_os_string()) == file_name)
+            && event
+                .paths
+                .iter()
+                .any(|p| p.file_name().map(|n| n.to_os_string()) == file_name)
         {
             let _ = tx.send(());
         }
@@ -177,7 +204,9 @@ fn watch_config(
                         ("scheduler", new.scheduler != current.scheduler),
                     ] {
                         if changed {
-                            tracing::warn!("config reload: a change to `{what}` takes effect at restart");
+                            tracing::warn!(
+                                "config reload: a change to `{what}` takes effect at restart"
+                            );
                         }
                     }
                     tracing::info!(checks = new.checks.len(), "config reloaded");

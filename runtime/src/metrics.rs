@@ -119,7 +119,11 @@ impl Metrics {
             "Check runs that started after their scheduled time by more than one interval",
             m.check_late.clone(),
         );
-        registry.register("store_series", "Series in the store", m.store_series.clone());
+        registry.register(
+            "store_series",
+            "Series in the store",
+            m.store_series.clone(),
+        );
         Self { registry, ..m }
     }
 

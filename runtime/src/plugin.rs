@@ -19,7 +19,7 @@ pub mod reload;
 pub mod state;
 
 pub use engine::{Host, HostOptions};
-pub use inspect::{Interface, InspectError};
+pub use inspect::{InspectError, Interface};
 pub use limits::Limits;
 pub use loaded::{Description, LoadedPlugin, ProbeOutcome, ProbeStatus};
 pub use registry::{PluginState, PluginStatus, Registry};

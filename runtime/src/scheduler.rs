@@ -270,8 +270,10 @@ impl TargetRunner {
             let net = match &grant {
                 Some((at, g)) if at.elapsed() < GRANT_TTL => g.clone(),
                 _ => {
-                    let mut g = NetGrant::new(self.check.grant.net.iter().map(|r| r.0.clone()).collect());
-                    g.resolve(Duration::from_secs(2).min(self.check.timeout)).await;
+                    let mut g =
+                        NetGrant::new(self.check.grant.net.iter().map(|r| r.0.clone()).collect());
+                    g.resolve(Duration::from_secs(2).min(self.check.timeout))
+                        .await;
                     let g = Arc::new(g);
                     grant = Some((Instant::now(), g.clone()));
                     g
@@ -284,7 +286,12 @@ impl TargetRunner {
             let wall = SystemTime::now();
             let started = Instant::now();
             let result = plugin
-                .probe(self.target(), &self.config_json, &call_grant, self.check.timeout)
+                .probe(
+                    self.target(),
+                    &self.config_json,
+                    &call_grant,
+                    self.check.timeout,
+                )
                 .await;
             let took = started.elapsed();
             drop(_permit);
@@ -363,8 +370,18 @@ impl TargetRunner {
             ("check".into(), self.check.name.clone()),
             ("instance".into(), self.target().to_string()),
         ];
-        pairs.extend(self.check.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-        pairs.extend(extra.iter().filter(|(k, _)| !self.check.labels.contains_key(k)).cloned());
+        pairs.extend(
+            self.check
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        pairs.extend(
+            extra
+                .iter()
+                .filter(|(k, _)| !self.check.labels.contains_key(k))
+                .cloned(),
+        );
         match Labels::from_pairs(pairs) {
             Ok(l) => Some(l),
             Err(e) => {
@@ -392,7 +409,11 @@ impl TargetRunner {
                     ProbeStatus::Down => push("probe_success", &[], 0.0),
                     ProbeStatus::Unknown => {}
                 }
-                let d = if o.duration.is_zero() { took } else { o.duration };
+                let d = if o.duration.is_zero() {
+                    took
+                } else {
+                    o.duration
+                };
                 push("probe_duration_seconds", &[], d.as_secs_f64());
                 push("ward_probe_plugin_error", &[], 0.0);
                 for s in &o.samples {
@@ -404,6 +425,8 @@ impl TargetRunner {
         if let Err(e) = self.store.append(&batch) {
             tracing::error!(check = %self.check.name, "store append failed: {e}");
         }
-        self.metrics.store_series.set(self.store.series_count() as i64);
+        self.metrics
+            .store_series
+            .set(self.store.series_count() as i64);
     }
 }

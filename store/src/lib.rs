@@ -25,6 +25,6 @@ mod memory;
 
 pub use error::{Error, Result};
 pub use labels::{Label, Labels, METRIC_NAME};
-pub use matcher::{MatchOp, Matcher};
 pub use labels::{is_valid_label_name, is_valid_metric_name};
+pub use matcher::{MatchOp, Matcher};
 pub use memory::{Series, Store, StoreOptions};

@@ -81,10 +81,26 @@ mod tests {
     fn operators() {
         let l = labels();
         assert!(Matcher::equal("check", "api").matches(&l));
-        assert!(Matcher::new("check", MatchOp::NotEqual, "db").unwrap().matches(&l));
-        assert!(Matcher::new("check", MatchOp::Regex, "a.i").unwrap().matches(&l));
-        assert!(!Matcher::new("check", MatchOp::Regex, "a").unwrap().matches(&l));
-        assert!(Matcher::new("check", MatchOp::NotRegex, "db|web").unwrap().matches(&l));
+        assert!(
+            Matcher::new("check", MatchOp::NotEqual, "db")
+                .unwrap()
+                .matches(&l)
+        );
+        assert!(
+            Matcher::new("check", MatchOp::Regex, "a.i")
+                .unwrap()
+                .matches(&l)
+        );
+        assert!(
+            !Matcher::new("check", MatchOp::Regex, "a")
+                .unwrap()
+                .matches(&l)
+        );
+        assert!(
+            Matcher::new("check", MatchOp::NotRegex, "db|web")
+                .unwrap()
+                .matches(&l)
+        );
         // A missing label is the empty string.
         assert!(Matcher::equal("instance", "").matches(&l));
     }

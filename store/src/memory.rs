@@ -106,7 +106,9 @@ mod tests {
         store
             .append(&[(l("a"), 20, 1.0), (l("a"), 10, 0.0), (l("a"), 20, 2.0)])
             .unwrap();
-        let got = store.select(&[Matcher::equal("check", "a")], 0, 100).unwrap();
+        let got = store
+            .select(&[Matcher::equal("check", "a")], 0, 100)
+            .unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].samples, vec![(10, 0.0), (20, 2.0)]);
     }
@@ -114,16 +116,26 @@ mod tests {
     #[test]
     fn range_and_matchers_filter() {
         let store = Store::in_memory();
-        store.append(&[(l("a"), 10, 1.0), (l("b"), 30, 1.0)]).unwrap();
+        store
+            .append(&[(l("a"), 10, 1.0), (l("b"), 30, 1.0)])
+            .unwrap();
         assert_eq!(store.select(&[], 0, 20).unwrap().len(), 1);
-        assert_eq!(store.select(&[Matcher::equal("check", "b")], 0, 20).unwrap().len(), 0);
+        assert_eq!(
+            store
+                .select(&[Matcher::equal("check", "b")], 0, 20)
+                .unwrap()
+                .len(),
+            0
+        );
         assert_eq!(store.series_count(), 2);
     }
 
     #[test]
     fn retention_drops_old_samples() {
         let store = Store::with_options(StoreOptions { retention_ms: 100 });
-        store.append(&[(l("a"), 0, 1.0), (l("a"), 500, 1.0)]).unwrap();
+        store
+            .append(&[(l("a"), 0, 1.0), (l("a"), 500, 1.0)])
+            .unwrap();
         let got = store.select(&[], i64::MIN, i64::MAX).unwrap();
         assert_eq!(got[0].samples, vec![(500, 1.0)]);
     }

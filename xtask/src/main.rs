@@ -22,7 +22,10 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("plugins") => {
-            let out = args.get(1).map(PathBuf::from).unwrap_or_else(|| root().join("target/ward-plugins"));
+            let out = args
+                .get(1)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root().join("target/ward-plugins"));
             plugins(&out)
         }
         _ => Err("usage: cargo xtask run [WARD RUN ARGS...] | test | plugins [DIR]".into()),
@@ -52,7 +55,9 @@ fn cargo() -> Command {
 
 fn status(mut cmd: Command) -> Result<(), String> {
     eprintln!("xtask: running {cmd:?}");
-    let s = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let s = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if s.success() {
         Ok(())
     } else {
@@ -66,7 +71,10 @@ fn ensure_wasm_target() -> Result<(), String> {
         .args(["target", "list", "--installed"])
         .output()
         .map_err(|e| format!("cannot run rustup (needed for the {WASM_TARGET} target): {e}"))?;
-    if String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == WASM_TARGET) {
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == WASM_TARGET)
+    {
         return Ok(());
     }
     let mut add = Command::new("rustup");
@@ -78,7 +86,13 @@ fn plugins(out: &Path) -> Result<(), String> {
     ensure_wasm_target()?;
     let target_dir = root().join("target/guest");
     let mut build = cargo();
-    build.args(["build", "--release", "--target", WASM_TARGET, "--target-dir"]);
+    build.args([
+        "build",
+        "--release",
+        "--target",
+        WASM_TARGET,
+        "--target-dir",
+    ]);
     build.arg(&target_dir);
     for (krate, _) in PLUGINS {
         build.args(["-p", krate]);
@@ -94,7 +108,8 @@ fn plugins(out: &Path) -> Result<(), String> {
         let tmp = out.join(format!(".{name}.wasm.tmp"));
         let dest = out.join(format!("{name}.wasm"));
         std::fs::copy(&built, &tmp).map_err(|e| format!("cannot copy {}: {e}", built.display()))?;
-        std::fs::rename(&tmp, &dest).map_err(|e| format!("cannot install {}: {e}", dest.display()))?;
+        std::fs::rename(&tmp, &dest)
+            .map_err(|e| format!("cannot install {}: {e}", dest.display()))?;
         eprintln!("xtask: plugin {name} -> {}", dest.display());
     }
     Ok(())
@@ -117,7 +132,14 @@ fn test() -> Result<(), String> {
     fmt.args(["fmt", "--all", "--check"]);
     status(fmt)?;
     let mut clippy = cargo();
-    clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
     status(clippy)?;
     let mut test = cargo();
     test.args(["test", "--workspace"]);

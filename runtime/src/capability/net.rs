@@ -29,7 +29,9 @@ enum HostPattern {
 
 /// Why a grant rule does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid network grant {rule:?}: {reason} (expected host:port, e.g. \"127.0.0.1:8080\", \"[::1]:443\", \"example.com:*\")")]
+#[error(
+    "invalid network grant {rule:?}: {reason} (expected host:port, e.g. \"127.0.0.1:8080\", \"[::1]:443\", \"example.com:*\")"
+)]
 pub struct GrantError {
     rule: String,
     reason: &'static str,
@@ -46,7 +48,10 @@ impl FromStr for NetRule {
         let (host, port) = s.rsplit_once(':').ok_or_else(|| err("missing port"))?;
         let port = match port {
             "*" => None,
-            p => Some(p.parse::<u16>().map_err(|_| err("port is not a number or *"))?),
+            p => Some(
+                p.parse::<u16>()
+                    .map_err(|_| err("port is not a number or *"))?,
+            ),
         };
         let host = if host == "*" {
             HostPattern::Any

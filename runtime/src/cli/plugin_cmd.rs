@@ -99,7 +99,12 @@ async fn check(file: PathBuf) -> anyhow::Result<ExitCode> {
             d.capabilities.join(", ")
         }
     );
-    let imports: Vec<&str> = plugin.interface().imports.iter().map(String::as_str).collect();
+    let imports: Vec<&str> = plugin
+        .interface()
+        .imports
+        .iter()
+        .map(String::as_str)
+        .collect();
     println!("imports:      {}", imports.join(", "));
     println!(
         "config schema:\n{}",
@@ -127,7 +132,11 @@ async fn run(
     }
     let plugin = host()?.load_file(&file).await?;
     if plugin.kind() != Kind::Prober {
-        bail!("{} is a {}, and `plugin run` calls probers", file.display(), plugin.kind());
+        bail!(
+            "{} is a {}, and `plugin run` calls probers",
+            file.display(),
+            plugin.kind()
+        );
     }
     let mut net = NetGrant::new(rules);
     net.resolve(Duration::from_secs(2)).await;
@@ -141,7 +150,11 @@ async fn run(
     let took = started.elapsed();
     match result {
         Ok(o) => {
-            let duration = if o.duration.is_zero() { took } else { o.duration };
+            let duration = if o.duration.is_zero() {
+                took
+            } else {
+                o.duration
+            };
             if json {
                 let samples: Vec<serde_json::Value> = o
                     .samples
@@ -165,7 +178,10 @@ async fn run(
                     })
                 );
             } else {
-                println!("status:   {}", serde_json::to_value(o.status)?.as_str().unwrap_or("?"));
+                println!(
+                    "status:   {}",
+                    serde_json::to_value(o.status)?.as_str().unwrap_or("?")
+                );
                 println!("message:  {}", o.message);
                 println!("duration: {duration:?}");
                 if !o.samples.is_empty() {

@@ -102,9 +102,10 @@ impl Host {
         ))?;
 
         let cache = match &options.cache_dir {
-            Some(dir) => Some(Cache::open(dir, &engine).map_err(|e| {
-                HostError(format!("compile cache {}: {e}", dir.display()))
-            })?),
+            Some(dir) => Some(
+                Cache::open(dir, &engine)
+                    .map_err(|e| HostError(format!("compile cache {}: {e}", dir.display())))?,
+            ),
             None => None,
         };
         start_ticker(&engine);
@@ -128,10 +129,12 @@ impl Host {
     /// The plugin's name is the file stem.
     pub async fn load_file(&self, path: &Path) -> Result<LoadedPlugin, LoadError> {
         let shown = path.display().to_string();
-        let bytes = tokio::fs::read(path).await.map_err(|error| LoadError::Read {
-            path: shown.clone(),
-            error,
-        })?;
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|error| LoadError::Read {
+                path: shown.clone(),
+                error,
+            })?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -152,27 +155,35 @@ impl Host {
             error,
         })?;
         let shared = self.inner.clone();
-        let compile_path = shown.clone();
         let started = Instant::now();
-        let (component, cached, sha256) = tokio::task::spawn_blocking(move || {
+        let compiled = tokio::task::spawn_blocking(move || {
             let sha256 = hex::encode(Sha256::digest(&bytes));
             let compiled = match &shared.cache {
                 Some(cache) => cache.load_or_compile(&shared.engine, &sha256, &bytes),
-                None => wasmtime::component::Component::new(&shared.engine, &bytes)
-                    .map(|c| (c, false)),
+                None => {
+                    wasmtime::component::Component::new(&shared.engine, &bytes).map(|c| (c, false))
+                }
             };
             compiled
                 .map(|(c, cached)| (c, cached, sha256))
-                .map_err(|e| LoadError::Compile {
-                    path: compile_path,
-                    message: format!("compile: {e:#}"),
-                })
+                .map_err(|e| format!("compile: {e:#}"))
         })
-        .await
-        .map_err(|e| LoadError::Compile {
-            path: shown.clone(),
-            message: format!("compile task failed: {e}"),
-        })??;
+        .await;
+        let (component, cached, sha256) = match compiled {
+            Ok(Ok(done)) => done,
+            Ok(Err(message)) => {
+                return Err(LoadError::Compile {
+                    path: shown,
+                    message,
+                });
+            }
+            Err(e) => {
+                return Err(LoadError::Compile {
+                    path: shown,
+                    message: format!("compile task failed: {e}"),
+                });
+            }
+        };
         let compile_time = started.elapsed();
         LoadedPlugin::link(
             self.inner.clone(),

@@ -38,7 +38,9 @@ pub enum InspectError {
     )]
     CoreModule,
     /// A precompiled artifact (`.cwasm`): ward only loads code it compiled itself.
-    #[error("a precompiled artifact: ward compiles plugins itself and never loads precompiled code")]
+    #[error(
+        "a precompiled artifact: ward compiles plugins itself and never loads precompiled code"
+    )]
     Precompiled,
     /// A component that exports no `ward:plugin` kind interface.
     #[error(
@@ -85,11 +87,10 @@ pub fn inspect(bytes: &[u8]) -> Result<Interface, InspectError> {
         let payload = payload.map_err(|e| InspectError::NotWasm(e.to_string()))?;
         use wasmparser::Payload;
         match payload {
-            Payload::Version { encoding, .. } if depth == 0 => {
-                if encoding == wasmparser::Encoding::Module {
-                    return Err(InspectError::CoreModule);
-                }
-            }
+            Payload::Version {
+                encoding: wasmparser::Encoding::Module,
+                ..
+            } if depth == 0 => return Err(InspectError::CoreModule),
             Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
             Payload::End(_) => depth = depth.saturating_sub(1),
             Payload::ComponentImportSection(section) if depth == 0 => {
@@ -205,7 +206,10 @@ mod tests {
     #[test]
     fn no_world_names_what_it_exports() {
         let err = classify(vec![], names(&["wasi:cli/run@0.2.0"])).unwrap_err();
-        assert!(err.to_string().contains("it exports: wasi:cli/run@0.2.0"), "{err}");
+        assert!(
+            err.to_string().contains("it exports: wasi:cli/run@0.2.0"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -219,8 +223,20 @@ mod tests {
             err.to_string(),
             "built against ward:plugin@1.0.0, which this ward (serving ward:plugin@0.1.0, compatible with 0.1.x) cannot load"
         );
-        assert!(classify(vec![], names(&["ward:plugin/plugin@0.2.0", "ward:plugin/notifier@0.2.0"])).is_err());
-        assert!(classify(vec![], names(&["ward:plugin/plugin@0.1.3", "ward:plugin/notifier@0.1.3"])).is_ok());
+        assert!(
+            classify(
+                vec![],
+                names(&["ward:plugin/plugin@0.2.0", "ward:plugin/notifier@0.2.0"])
+            )
+            .is_err()
+        );
+        assert!(
+            classify(
+                vec![],
+                names(&["ward:plugin/plugin@0.1.3", "ward:plugin/notifier@0.1.3"])
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -129,8 +129,8 @@ impl LoadedPlugin {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| compile_err(format!("link: {e:#}")))?;
-        let plugin_indices = v0_1::plugin::GuestIndices::new(&pre)
-            .map_err(|e| compile_err(format!("{e:#}")))?;
+        let plugin_indices =
+            v0_1::plugin::GuestIndices::new(&pre).map_err(|e| compile_err(format!("{e:#}")))?;
         let kind_indices = match interface.kind {
             Kind::Prober => KindIndices::Prober(
                 prober::GuestIndices::new(&pre).map_err(|e| compile_err(format!("{e:#}")))?,
@@ -310,7 +310,9 @@ impl LoadedPlugin {
                 .instantiate_async(&mut store)
                 .await
                 .map_err(Stage::Instantiate)?;
-            let guest = indices.load(&mut store, &instance).map_err(Stage::Instantiate)?;
+            let guest = indices
+                .load(&mut store, &instance)
+                .map_err(Stage::Instantiate)?;
             guest
                 .call_probe(&mut store, target, config, timeout_ms)
                 .await
@@ -442,7 +444,8 @@ fn validate_probe(
         }
         let mut labels = Vec::with_capacity(s.labels.len());
         for l in s.labels {
-            if !ward_store::is_valid_label_name(&l.name) || RESERVED_LABELS.contains(&l.name.as_str())
+            if !ward_store::is_valid_label_name(&l.name)
+                || RESERVED_LABELS.contains(&l.name.as_str())
             {
                 return Err(CallError::Output(format!(
                     "sample {i} ({}): label name {:?} is invalid or reserved",

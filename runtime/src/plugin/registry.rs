@@ -117,7 +117,10 @@ impl Registry {
             if let Some(old) = &entry.active {
                 self.metrics.plugin_info.remove(&info_labels(old));
             }
-            self.metrics.plugin_info.get_or_create(&info_labels(&plugin)).set(1);
+            self.metrics
+                .plugin_info
+                .get_or_create(&info_labels(&plugin))
+                .set(1);
             self.metrics
                 .plugin_compile_duration
                 .get_or_create(&labels([("plugin", &name)]))

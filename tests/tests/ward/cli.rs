@@ -20,11 +20,17 @@ fn plugin_check_prints_the_description() {
     assert!(out.contains("plugin:       http (prober)"), "{out}");
     assert!(out.contains("interface:    ward:plugin@0.1.0"), "{out}");
     assert!(out.contains("capabilities: network"), "{out}");
-    assert!(out.contains("\"expect_status\""), "the config schema is printed: {out}");
+    assert!(
+        out.contains("\"expect_status\""),
+        "the config schema is printed: {out}"
+    );
 
     let (code, _, err) = ward(&["plugin", "check", artifacts::FUTURE]);
     assert_eq!(code, 1);
-    assert!(err.contains("future.wasm: built against ward:plugin@1.0.0"), "{err}");
+    assert!(
+        err.contains("future.wasm: built against ward:plugin@1.0.0"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -33,7 +39,14 @@ fn plugin_run_prints_json_and_exits_by_status() {
     let url = format!("http://{}/", server.addr);
     let grant = format!("net={}", server.addr);
     let (code, out, err) = ward(&[
-        "plugin", "run", artifacts::HTTP, "--target", &url, "--grant", &grant, "--json",
+        "plugin",
+        "run",
+        artifacts::HTTP,
+        "--target",
+        &url,
+        "--grant",
+        &grant,
+        "--json",
     ]);
     assert_eq!(code, 0, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
@@ -49,8 +62,15 @@ fn plugin_run_prints_json_and_exits_by_status() {
 
     // Down: exit 1.
     let (code, out, _) = ward(&[
-        "plugin", "run", artifacts::HTTP, "--target", &url, "--grant", &grant,
-        "--config", r#"{"body_contains":"missing"}"#,
+        "plugin",
+        "run",
+        artifacts::HTTP,
+        "--target",
+        &url,
+        "--grant",
+        &grant,
+        "--config",
+        r#"{"body_contains":"missing"}"#,
     ]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("status:   down"), "{out}");
@@ -78,7 +98,10 @@ fn run_with_a_bad_config_names_file_line_and_key() {
     let (code, _, err) = ward(&["run", "--config", config.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(
-        err.contains(&format!("{}:6:1: unknown field `intervall`", config.display())),
+        err.contains(&format!(
+            "{}:6:1: unknown field `intervall`",
+            config.display()
+        )),
         "{err}"
     );
 }

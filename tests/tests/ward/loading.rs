@@ -32,12 +32,18 @@ async fn every_kind_loads_and_reports_itself() {
     let http = host().load_file(Path::new(artifacts::HTTP)).await.unwrap();
     assert_eq!(http.description().capabilities, vec!["network"]);
     let schema = &http.description().config_schema;
-    assert!(schema["properties"]["expect_status"].is_object(), "{schema}");
+    assert!(
+        schema["properties"]["expect_status"].is_object(),
+        "{schema}"
+    );
 }
 
 #[tokio::test]
 async fn a_prober_call_on_another_kind_is_refused() {
-    let p = host().load_file(Path::new(artifacts::NOTIFIER)).await.unwrap();
+    let p = host()
+        .load_file(Path::new(artifacts::NOTIFIER))
+        .await
+        .unwrap();
     let (g, _) = crate::util::grant(&[]).await;
     let err = p
         .probe("x", "{}", &g, std::time::Duration::from_secs(1))
@@ -56,11 +62,20 @@ async fn bad_files_are_refused_with_the_file_and_the_reason() {
     };
     let garbage = write("garbage.wasm", b"this is not wasm");
     let e = refuse(&garbage).await;
-    assert!(e.starts_with(&format!("{}: not a WebAssembly component", garbage.display())), "{e}");
+    assert!(
+        e.starts_with(&format!(
+            "{}: not a WebAssembly component",
+            garbage.display()
+        )),
+        "{e}"
+    );
 
     let core = write("core.wasm", &[0, b'a', b's', b'm', 1, 0, 0, 0]);
     let e = refuse(&core).await;
-    assert!(e.contains("a core WebAssembly module, not a component"), "{e}");
+    assert!(
+        e.contains("a core WebAssembly module, not a component"),
+        "{e}"
+    );
 
     let noop = std::fs::read(artifacts::NOOP_V1).unwrap();
     let truncated = write("half.wasm", &noop[..noop.len() / 2]);

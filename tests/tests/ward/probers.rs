@@ -29,10 +29,16 @@ async fn http_up_with_blackbox_samples() {
         .filter(|s| s.name == "probe_http_duration_seconds")
         .flat_map(|s| s.labels.iter().map(|(_, v)| v.as_str()))
         .collect();
-    assert!(phases.contains(&"processing") && phases.contains(&"transfer"), "{phases:?}");
+    assert!(
+        phases.contains(&"processing") && phases.contains(&"transfer"),
+        "{phases:?}"
+    );
     assert!(o.duration > Duration::ZERO);
     assert!(denied.lock().unwrap().is_empty());
-    assert_eq!(server.requests.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        server.requests.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
 
 #[tokio::test]
@@ -48,10 +54,16 @@ async fn http_down_on_wrong_status_body_or_refused() {
     let ok = HttpServer::start(200, "hello");
     let (g, _) = grant(&[&ok.addr.to_string()]).await;
     let url = format!("http://{}/", ok.addr);
-    let o = http.probe(&url, r#"{"body_contains":"bye"}"#, &g, T).await.unwrap();
+    let o = http
+        .probe(&url, r#"{"body_contains":"bye"}"#, &g, T)
+        .await
+        .unwrap();
     assert_eq!(o.status, ProbeStatus::Down);
     assert!(o.message.contains("bye"), "{}", o.message);
-    let o = http.probe(&url, r#"{"body_regex":"^h.l+o$"}"#, &g, T).await.unwrap();
+    let o = http
+        .probe(&url, r#"{"body_regex":"^h.l+o$"}"#, &g, T)
+        .await
+        .unwrap();
     assert_eq!(o.status, ProbeStatus::Up, "{}", o.message);
 
     let port = closed_port();
@@ -60,7 +72,11 @@ async fn http_down_on_wrong_status_body_or_refused() {
         .probe(&format!("http://127.0.0.1:{port}/"), "{}", &g, T)
         .await
         .unwrap();
-    assert_eq!(o.status, ProbeStatus::Down, "refused is the target's failure");
+    assert_eq!(
+        o.status,
+        ProbeStatus::Down,
+        "refused is the target's failure"
+    );
 }
 
 #[tokio::test]
@@ -120,12 +136,22 @@ async fn tcp_up_down_and_expect() {
     let o = tcp.probe(&addr.to_string(), "{}", &g, T).await.unwrap();
     assert_eq!(o.status, ProbeStatus::Up, "{}", o.message);
     let o = tcp
-        .probe(&addr.to_string(), r#"{"send":"PING\r\n","expect":"^\\+PONG"}"#, &g, T)
+        .probe(
+            &addr.to_string(),
+            r#"{"send":"PING\r\n","expect":"^\\+PONG"}"#,
+            &g,
+            T,
+        )
         .await
         .unwrap();
     assert_eq!(o.status, ProbeStatus::Up, "{}", o.message);
     let o = tcp
-        .probe(&addr.to_string(), r#"{"send":"PING\r\n","expect":"^-ERR"}"#, &g, T)
+        .probe(
+            &addr.to_string(),
+            r#"{"send":"PING\r\n","expect":"^-ERR"}"#,
+            &g,
+            T,
+        )
         .await
         .unwrap();
     assert_eq!(o.status, ProbeStatus::Down, "{}", o.message);
@@ -153,21 +179,39 @@ async fn network_outside_the_grant_is_a_permission_error_and_logged() {
     assert_eq!(err.reason(), "permission", "{err}");
 
     let tcp = load(artifacts::TCP).await;
-    let err = tcp.probe(&server.addr.to_string(), "{}", &g, T).await.unwrap_err();
+    let err = tcp
+        .probe(&server.addr.to_string(), "{}", &g, T)
+        .await
+        .unwrap_err();
     assert_eq!(err.reason(), "permission", "{err}");
 
     let grab = load(artifacts::NETGRAB).await;
-    let err = grab.probe(&server.addr.to_string(), "{}", &g, T).await.unwrap_err();
+    let err = grab
+        .probe(&server.addr.to_string(), "{}", &g, T)
+        .await
+        .unwrap_err();
     assert_eq!(err.reason(), "permission", "{err}");
 
-    assert_eq!(server.requests.load(std::sync::atomic::Ordering::Relaxed), 0, "nothing reached the server");
+    assert_eq!(
+        server.requests.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "nothing reached the server"
+    );
     let denied = denied.lock().unwrap().clone();
-    assert!(denied.iter().all(|d| d.ends_with(&format!(":{}", server.addr.port()))), "{denied:?}");
+    assert!(
+        denied
+            .iter()
+            .all(|d| d.ends_with(&format!(":{}", server.addr.port()))),
+        "{denied:?}"
+    );
     assert!(denied.len() >= 3, "each attempt is logged: {denied:?}");
 
     // With the grant, the same guest gets through both ways.
     let (g, denied) = grant(&[&server.addr.to_string()]).await;
-    let o = grab.probe(&server.addr.to_string(), "{}", &g, T).await.unwrap();
+    let o = grab
+        .probe(&server.addr.to_string(), "{}", &g, T)
+        .await
+        .unwrap();
     assert_eq!(o.status, ProbeStatus::Up, "{}", o.message);
     assert!(denied.lock().unwrap().is_empty());
 }

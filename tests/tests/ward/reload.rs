@@ -16,7 +16,10 @@ timeout = "80ms"
 "#;
 
 fn message(ward: &Ward) -> String {
-    ward.target("n", 0)["message"].as_str().unwrap_or("").to_string()
+    ward.target("n", 0)["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }
 
 fn runs(ward: &Ward) -> u64 {
@@ -29,12 +32,20 @@ fn add_replace_break_and_remove_a_plugin_under_a_running_schedule() {
     let s = Duration::from_secs(10);
 
     // The check waits, visibly, for its plugin.
-    eventually(s, "check waiting", || (ward.target("n", 0)["status"] == "waiting").then_some(()));
-    assert!(message(&ward).contains("\"noop\" is not loaded"), "{}", message(&ward));
+    eventually(s, "check waiting", || {
+        (ward.target("n", 0)["status"] == "waiting").then_some(())
+    });
+    assert!(
+        message(&ward).contains("\"noop\" is not loaded"),
+        "{}",
+        message(&ward)
+    );
 
     // Added: starts.
     ward.install(artifacts::NOOP_V1, "noop");
-    eventually(s, "v1 serving", || (message(&ward) == "noop v1").then_some(()));
+    eventually(s, "v1 serving", || {
+        (message(&ward) == "noop v1").then_some(())
+    });
     assert_eq!(ward.plugin("noop")["version"], "0.1.0");
     assert_eq!(ward.plugin("noop")["state"], "loaded");
 
@@ -42,12 +53,17 @@ fn add_replace_break_and_remove_a_plugin_under_a_running_schedule() {
     let before = runs(&ward);
     let started = std::time::Instant::now();
     ward.install(artifacts::NOOP_V2, "noop");
-    eventually(s, "v2 serving", || (message(&ward) == "noop v2").then_some(()));
+    eventually(s, "v2 serving", || {
+        (message(&ward) == "noop v2").then_some(())
+    });
     std::thread::sleep(Duration::from_millis(1000));
     let elapsed = started.elapsed();
     let ran = runs(&ward) - before;
     let ticks = (elapsed.as_millis() / 100) as u64;
-    assert!(ran + 2 >= ticks, "{ran} runs in {elapsed:?} at 100 ms: ticks were missed");
+    assert!(
+        ran + 2 >= ticks,
+        "{ran} runs in {elapsed:?} at 100 ms: ticks were missed"
+    );
     let p = ward.plugin("noop");
     assert_eq!(p["version"], "0.2.0");
     assert_eq!(p["state"], "loaded");
@@ -61,7 +77,10 @@ fn add_replace_break_and_remove_a_plugin_under_a_running_schedule() {
         (p["state"] == "stale").then_some(p)
     });
     let err = p["last_error"].as_str().unwrap();
-    assert!(err.contains("noop.wasm") && err.contains("not a WebAssembly component"), "{err}");
+    assert!(
+        err.contains("noop.wasm") && err.contains("not a WebAssembly component"),
+        "{err}"
+    );
     assert_eq!(p["version"], "0.2.0");
     let before = runs(&ward);
     std::thread::sleep(Duration::from_millis(500));
@@ -76,7 +95,9 @@ fn add_replace_break_and_remove_a_plugin_under_a_running_schedule() {
 
     // Removed: stops; the check waits again.
     std::fs::remove_file(ward.plugins_dir().join("noop.wasm")).unwrap();
-    eventually(s, "plugin removed", || ward.plugin("noop").is_null().then_some(()));
+    eventually(s, "plugin removed", || {
+        ward.plugin("noop").is_null().then_some(())
+    });
     eventually(s, "check waiting again", || {
         (ward.target("n", 0)["status"] == "waiting").then_some(())
     });
@@ -110,7 +131,9 @@ fn a_slow_copy_into_the_directory_is_not_reported_as_broken() {
 fn config_reload_touches_only_what_changed() {
     let ward = Ward::start(NOOP_CHECK);
     ward.install(artifacts::NOOP_V1, "noop");
-    eventually(Duration::from_secs(10), "n running", || (runs(&ward) > 2).then_some(()));
+    eventually(Duration::from_secs(10), "n running", || {
+        (runs(&ward) > 2).then_some(())
+    });
     let config = ward.dir.path().join("ward.toml");
 
     // Add a check: it starts; the first keeps its run count (not restarted).
@@ -129,7 +152,8 @@ fn config_reload_touches_only_what_changed() {
     std::fs::write(&config, "[[check]]\nname = 1\n").unwrap();
     eventually(Duration::from_secs(10), "reload failure", || {
         let (_, m) = http_get(ward.addr, "/metrics");
-        m.contains("ward_config_last_reload_successful 0").then_some(())
+        m.contains("ward_config_last_reload_successful 0")
+            .then_some(())
     });
     assert!(
         ward.stderr.lock().unwrap().contains("ward.toml:2:8"),
@@ -197,7 +221,10 @@ timeout = "90ms"
         assert!(s.samples.iter().all(|(_, v)| *v == 1.0));
     }
     assert_eq!(select("probe_duration_seconds", "ok").len(), 2);
-    assert!(select("probe_success", "bad").is_empty(), "a trap is not 'target down'");
+    assert!(
+        select("probe_success", "bad").is_empty(),
+        "a trap is not 'target down'"
+    );
     let errors = select("ward_probe_plugin_error", "bad");
     assert_eq!(errors.len(), 1);
     assert!(errors[0].samples.iter().all(|(_, v)| *v == 1.0));

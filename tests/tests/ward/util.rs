@@ -38,7 +38,12 @@ pub async fn load(path: &str) -> LoadedPlugin {
 /// A grant of `rules`, recording every denied address.
 pub async fn grant(rules: &[&str]) -> (CallGrant, Arc<Mutex<Vec<String>>>) {
     let denied = Arc::new(Mutex::new(Vec::new()));
-    let mut net = NetGrant::new(rules.iter().map(|r| r.parse::<NetRule>().unwrap()).collect());
+    let mut net = NetGrant::new(
+        rules
+            .iter()
+            .map(|r| r.parse::<NetRule>().unwrap())
+            .collect(),
+    );
     net.resolve(Duration::from_secs(2)).await;
     let log = denied.clone();
     let grant = CallGrant {
@@ -99,7 +104,10 @@ impl Drop for HttpServer {
     }
 }
 
-fn serve_one(stream: TcpStream, respond: &dyn Fn(&str) -> (u16, Vec<(String, String)>, String)) {
+/// `path -> (status, extra headers, body)`.
+type Respond = dyn Fn(&str) -> (u16, Vec<(String, String)>, String) + Send + Sync;
+
+fn serve_one(stream: TcpStream, respond: &Respond) {
     stream.set_nonblocking(false).ok();
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -107,7 +115,11 @@ fn serve_one(stream: TcpStream, respond: &dyn Fn(&str) -> (u16, Vec<(String, Str
     if reader.read_line(&mut request_line).is_err() {
         return;
     }
-    let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_string();
     let mut line = String::new();
     while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
         line.clear();
@@ -136,11 +148,20 @@ pub fn closed_port() -> u16 {
 pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
     (status, body.to_string())
 }
 
@@ -160,7 +181,10 @@ pub fn eventually<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -232,7 +256,10 @@ impl Ward {
             .and_then(|s| s.split('/').next())
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| {
-                panic!("ward did not print its URL: {first:?}; stderr: {}", stderr.lock().unwrap())
+                panic!(
+                    "ward did not print its URL: {first:?}; stderr: {}",
+                    stderr.lock().unwrap()
+                )
             });
         std::thread::spawn(move || {
             let mut sink = String::new();
