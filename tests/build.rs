@@ -25,6 +25,7 @@ const ARTIFACTS: &[(&str, &str, &str)] = &[
     ("ALERT_RULE", "guest-alert-rule", "alert-rule.wasm"),
     ("NOTIFIER", "guest-notifier", "notifier.wasm"),
     ("FUTURE", "guest-future", "future.wasm"),
+    ("TLS", "guest-tls", "tls.wasm"),
 ];
 
 fn main() {

@@ -42,6 +42,9 @@ pub mod artifacts {
     pub const NOTIFIER: &str = env!("WARD_ARTIFACT_NOTIFIER");
     /// Prober of `ward:plugin@1.0.0`, a major version the host does not support.
     pub const FUTURE: &str = env!("WARD_ARTIFACT_FUTURE");
+    /// Prober reading its target's TLS certificate chain through the `tls` capability; up with
+    /// `probe_ssl_earliest_cert_expiry` of the leaf.
+    pub const TLS: &str = env!("WARD_ARTIFACT_TLS");
 
     /// Every artifact, by constant name.
     pub const ALL: &[(&str, &str)] = &[
@@ -58,6 +61,7 @@ pub mod artifacts {
         ("ALERT_RULE", ALERT_RULE),
         ("NOTIFIER", NOTIFIER),
         ("FUTURE", FUTURE),
+        ("TLS", TLS),
     ];
 }
 

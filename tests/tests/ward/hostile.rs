@@ -203,3 +203,36 @@ timeout = "250ms"
         "denials are logged"
     );
 }
+
+#[tokio::test]
+async fn fuel_when_configured_stops_a_busy_plugin() {
+    let h = ward::plugin::Host::new(ward::plugin::HostOptions {
+        limits: ward::plugin::Limits {
+            fuel: Some(50_000_000),
+            ..Default::default()
+        },
+        max_instances: 4,
+        ..Default::default()
+    })
+    .unwrap();
+    let spin = h
+        .load_file(std::path::Path::new(artifacts::LOOP))
+        .await
+        .unwrap();
+    let (g, _) = grant(&[]).await;
+    let err = spin
+        .probe("x", "{}", &g, Duration::from_secs(20))
+        .await
+        .unwrap_err();
+    assert_eq!(err, CallError::Fuel);
+    // A plugin doing little work is unaffected.
+    let noop = h
+        .load_file(std::path::Path::new(artifacts::NOOP_V1))
+        .await
+        .unwrap();
+    assert!(
+        noop.probe("x", "{}", &g, Duration::from_secs(5))
+            .await
+            .is_ok()
+    );
+}

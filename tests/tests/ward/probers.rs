@@ -215,3 +215,55 @@ async fn network_outside_the_grant_is_a_permission_error_and_logged() {
     assert_eq!(o.status, ProbeStatus::Up, "{}", o.message);
     assert!(denied.lock().unwrap().is_empty());
 }
+
+/// The `tls` capability reads the chain of a server with a self-signed certificate (which a
+/// verifying client would refuse), within the grant only.
+#[tokio::test]
+async fn tls_capability_reads_certificate_expiry() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.not_after = rcgen::date_time_ymd(2031, 5, 17);
+    let cert = params.self_signed(&key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = acceptor.accept(tcp).await;
+            });
+        }
+    });
+
+    let tls = load(artifacts::TLS).await;
+    let (g, _) = grant(&[&addr.to_string()]).await;
+    let o = tls.probe(&addr.to_string(), "{}", &g, T).await.unwrap();
+    assert_eq!(o.status, ProbeStatus::Up, "{}", o.message);
+    assert!(
+        o.message.contains("CN=rcgen self signed cert") || o.message.contains("1 certificates"),
+        "{}",
+        o.message
+    );
+    // 2031-05-17T00:00:00Z
+    assert_eq!(
+        sample(&o, "probe_ssl_earliest_cert_expiry"),
+        Some(1_936_742_400.0)
+    );
+
+    let (g, denied) = grant(&["127.0.0.1:1"]).await;
+    let err = tls.probe(&addr.to_string(), "{}", &g, T).await.unwrap_err();
+    assert_eq!(err.reason(), "permission", "{err}");
+    assert_eq!(denied.lock().unwrap().as_slice(), [addr.to_string()]);
+}
