@@ -289,7 +289,7 @@ fn blackbox(url: &str, n: usize, concurrency: usize) -> Option<f64> {
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    let mut child = KillOnDrop(child);
+    let child = KillOnDrop(child);
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(addr).is_err() {
         assert!(Instant::now() < deadline, "blackbox_exporter did not start");

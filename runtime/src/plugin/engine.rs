@@ -17,9 +17,6 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// yields its thread back to the async runtime.
 pub const EPOCH_TICK: Duration = Duration::from_millis(2);
 
-/// Bytes of each pooled linear memory kept mapped between instances.
-const KEEP_RESIDENT: usize = 0;
-
 /// Settings of the plugin host.
 #[derive(Debug, Clone)]
 pub struct HostOptions {
