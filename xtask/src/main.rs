@@ -94,6 +94,10 @@ fn plugins(out: &Path) -> Result<(), String> {
         "--target-dir",
     ]);
     build.arg(&target_dir);
+    // Plugins carry no debug info: it would make each component ten times larger and slower
+    // to load, for backtraces nobody reads from a monitoring plugin.
+    build.env("CARGO_PROFILE_RELEASE_DEBUG", "false");
+    build.env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
     for (krate, _) in PLUGINS {
         build.args(["-p", krate]);
     }
