@@ -4,7 +4,8 @@
 //!   plugins into `target/ward-plugins/`, builds ward in release and runs
 //!   `ward run --plugins-dir target/ward-plugins ARGS...`.
 //! - `test`: the whole test suite as CI runs it: rustfmt check, clippy with warnings denied,
-//!   the `ward` binary (the integration tests run it), every test of the workspace.
+//!   every test of the workspace (`runtime/tests/` makes cargo build the `ward` binary that
+//!   the whole-system tests in `tests/` run).
 //! - `plugins [DIR]`: builds the first-party plugins into DIR (default `target/ward-plugins`).
 //!
 //! Only std: it must build in seconds on a fresh machine.
@@ -145,11 +146,6 @@ fn test() -> Result<(), String> {
         "warnings",
     ]);
     status(clippy)?;
-    // The integration tests run the `ward` binary, which `cargo test` builds only for the
-    // runtime package's own tests: build it first.
-    let mut build = cargo();
-    build.args(["build", "-p", "ward", "--bin", "ward"]);
-    status(build)?;
     let mut test = cargo();
     test.args(["test", "--workspace"]);
     status(test)
