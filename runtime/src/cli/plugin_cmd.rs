@@ -200,17 +200,10 @@ async fn run(
             })
         }
         Err(e) => {
-            let kind = match e.reason() {
-                k @ ("config" | "network" | "timeout" | "protocol" | "permission" | "internal")
-                    if matches!(e, ward::plugin::CallError::Guest { .. }) =>
-                {
-                    k
-                }
-                _ => "plugin",
-            };
-            let message = match &e {
-                ward::plugin::CallError::Guest { message, .. } => message.clone(),
-                other => other.to_string(),
+            // The plugin's own errors keep their kind; traps, deadlines and limits are "plugin".
+            let (kind, message) = match &e {
+                ward::plugin::CallError::Guest { kind, message } => (*kind, message.clone()),
+                other => ("plugin", other.to_string()),
             };
             if json {
                 println!(
