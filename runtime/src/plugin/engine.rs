@@ -154,6 +154,27 @@ impl Host {
         path: &Path,
         bytes: Vec<u8>,
     ) -> Result<LoadedPlugin, LoadError> {
+        self.load_inner(name, path, bytes, None).await
+    }
+
+    /// Like [`Host::load_bytes`] for bytes whose [`content_hash`] the caller already has.
+    pub async fn load_hashed(
+        &self,
+        name: &str,
+        path: &Path,
+        bytes: Vec<u8>,
+        sha256: String,
+    ) -> Result<LoadedPlugin, LoadError> {
+        self.load_inner(name, path, bytes, Some(sha256)).await
+    }
+
+    async fn load_inner(
+        &self,
+        name: &str,
+        path: &Path,
+        bytes: Vec<u8>,
+        sha256: Option<String>,
+    ) -> Result<LoadedPlugin, LoadError> {
         let shown = path.display().to_string();
         let interface = inspect::inspect(&bytes).map_err(|error| LoadError::Inspect {
             path: shown.clone(),
@@ -162,7 +183,7 @@ impl Host {
         let shared = self.inner.clone();
         let started = Instant::now();
         let compiled = tokio::task::spawn_blocking(move || {
-            let sha256 = hex::encode(Sha256::digest(&bytes));
+            let sha256 = sha256.unwrap_or_else(|| content_hash(&bytes));
             let compiled = match &shared.cache {
                 Some(cache) => cache.load_or_compile(&shared.engine, &sha256, &bytes),
                 None => {
@@ -202,6 +223,11 @@ impl Host {
         )
         .await
     }
+}
+
+/// The content hash that names a plugin version: SHA-256, hex.
+pub fn content_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Ticks the engine's epoch until the engine is dropped.

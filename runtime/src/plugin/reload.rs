@@ -12,7 +12,6 @@ use super::{Host, LoadError, Registry};
 use crate::metrics::{Metrics, labels};
 use notify::event::{EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -109,12 +108,12 @@ pub async fn sync(
             return fail(registry, &name, path, error, count);
         }
     };
-    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let sha256 = super::engine::content_hash(&bytes);
     if registry.sha256(&name).as_deref() == Some(sha256.as_str()) {
         count("unchanged");
         return SyncOutcome::Unchanged;
     }
-    match host.load_bytes(&name, path, bytes).await {
+    match host.load_hashed(&name, path, bytes, sha256.clone()).await {
         Ok(plugin) => {
             tracing::info!(
                 plugin = %name,
