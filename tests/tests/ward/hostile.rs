@@ -99,7 +99,7 @@ name = "healthy"
 plugin = "http"
 targets = ["http://{addr}/"]
 interval = "200ms"
-timeout = "150ms"
+timeout = "190ms"
 grant = {{ net = ["{addr}"] }}
 
 [[check]]
@@ -113,29 +113,29 @@ timeout = "100ms"
 name = "bomb"
 plugin = "membomb"
 targets = ["a"]
-interval = "300ms"
-timeout = "250ms"
+interval = "1s"
+timeout = "900ms"
 
 [[check]]
 name = "boom"
 plugin = "trap"
 targets = ["a"]
-interval = "300ms"
-timeout = "250ms"
+interval = "1s"
+timeout = "900ms"
 
 [[check]]
 name = "sneaky"
 plugin = "netgrab"
 targets = ["{addr}"]
-interval = "300ms"
-timeout = "250ms"
+interval = "1s"
+timeout = "900ms"
 
 [[check]]
 name = "chatty"
 plugin = "bigout"
 targets = ["a"]
-interval = "300ms"
-timeout = "250ms"
+interval = "1s"
+timeout = "900ms"
 "#,
         addr = server.addr
     );
