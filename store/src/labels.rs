@@ -53,6 +53,17 @@ impl Labels {
         Ok(Self(labels))
     }
 
+    /// Wraps labels that are already sorted, unique, valid and non-empty (as decoded from the
+    /// store's own keys).
+    pub(crate) fn from_sorted_unchecked(labels: Vec<Label>) -> Self {
+        Self(labels)
+    }
+
+    /// Total bytes of names and values.
+    pub fn byte_len(&self) -> usize {
+        self.0.iter().map(|l| l.name.len() + l.value.len()).sum()
+    }
+
     /// The value of label `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

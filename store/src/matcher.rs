@@ -56,9 +56,33 @@ impl Matcher {
         }
     }
 
+    /// The label name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The operator.
+    pub fn op(&self) -> MatchOp {
+        self.op
+    }
+
+    /// The value or regex as given.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// Whether a series without the label (an empty value) matches.
+    pub fn matches_empty(&self) -> bool {
+        self.matches_value("")
+    }
+
     /// Whether `labels` satisfy this matcher.
     pub fn matches(&self, labels: &Labels) -> bool {
-        let actual = labels.get(&self.name).unwrap_or("");
+        self.matches_value(labels.get(&self.name).unwrap_or(""))
+    }
+
+    /// Whether a label value satisfies this matcher.
+    pub fn matches_value(&self, actual: &str) -> bool {
         match (&self.op, &self.regex) {
             (MatchOp::Equal, _) => actual == self.value,
             (MatchOp::NotEqual, _) => actual != self.value,

@@ -1,0 +1,247 @@
+//! Cold blocks: thousands of samples of one series, packed for size.
+//!
+//! Timestamps are delta-of-delta coded as zigzag varints. Values are turned into integer
+//! mantissas with one decimal exponent for the whole block when that is exact (it is for
+//! counters, byte gauges and most values with a few decimals), then delta or delta-of-delta
+//! coded, whichever is smaller; other blocks (NaN, staleness markers, values with no short
+//! decimal form) keep their bits, XORed with the previous value. The body is then compressed
+//! with zstd. Decoding is bit-exact.
+
+use super::varint::{self, len_u64, zigzag};
+use super::{Header, TAG_BLOCK, corrupt};
+use crate::Result;
+
+const VALUES_DECIMAL_DELTA: u8 = 0;
+const VALUES_DECIMAL_DELTA2: u8 = 1;
+const VALUES_XOR: u8 = 2;
+
+/// Largest decimal exponent tried: 10^15 still fits 53-bit mantissas of small numbers.
+const MAX_EXP: u32 = 15;
+
+/// Encodes samples (strictly increasing timestamps) as one block.
+pub fn encode(samples: &[(i64, f64)], zstd_level: i32) -> Result<Option<Vec<u8>>> {
+    let (Some(&(first, _)), Some(&(last, _))) = (samples.first(), samples.last()) else {
+        return Ok(None);
+    };
+    let mut body = Vec::with_capacity(samples.len() * 3);
+    let mut prev_ts = first;
+    let mut prev_delta = 0i64;
+    for &(ts, _) in &samples[1..] {
+        let delta = ts.wrapping_sub(prev_ts);
+        varint::put_i64(&mut body, delta.wrapping_sub(prev_delta));
+        prev_delta = delta;
+        prev_ts = ts;
+    }
+    encode_values(samples, &mut body);
+    let compressed = zstd::bulk::compress(&body, zstd_level)
+        .map_err(|e| crate::Error::Corrupt(format!("zstd compression failed: {e}")))?;
+    let mut out = Vec::with_capacity(compressed.len() + 24);
+    Header {
+        tag: TAG_BLOCK,
+        count: samples.len(),
+        min_ts: first,
+        max_ts: last,
+    }
+    .write(&mut out);
+    varint::put_u64(&mut out, body.len() as u64);
+    out.extend_from_slice(&compressed);
+    Ok(Some(out))
+}
+
+fn encode_values(samples: &[(i64, f64)], out: &mut Vec<u8>) {
+    if let Some((exp, mantissas)) = decimal(samples) {
+        let d1: Vec<u64> = deltas(&mantissas).map(zigzag).collect();
+        let d1_as_i: Vec<i64> = deltas(&mantissas).collect();
+        let d2: Vec<u64> = deltas(&d1_as_i).map(zigzag).collect();
+        let size = |v: &[u64]| v.iter().map(|&x| len_u64(x)).sum::<usize>();
+        let (mode, coded) = if size(&d2) < size(&d1) {
+            (VALUES_DECIMAL_DELTA2, d2)
+        } else {
+            (VALUES_DECIMAL_DELTA, d1)
+        };
+        out.push(mode);
+        out.push(exp as u8);
+        varint::put_i64(out, mantissas[0]);
+        if mode == VALUES_DECIMAL_DELTA2 {
+            varint::put_i64(out, d1_as_i.first().copied().unwrap_or(0));
+        }
+        for v in coded {
+            varint::put_u64(out, v);
+        }
+        return;
+    }
+    out.push(VALUES_XOR);
+    let mut prev = 0u64;
+    for &(_, v) in samples {
+        let bits = v.to_bits();
+        out.extend_from_slice(&(bits ^ prev).to_be_bytes());
+        prev = bits;
+    }
+}
+
+/// Successive differences (the first element is not emitted).
+fn deltas(v: &[i64]) -> impl Iterator<Item = i64> + '_ {
+    v.windows(2).map(|w| w[1].wrapping_sub(w[0]))
+}
+
+/// One decimal exponent and integer mantissas that give back every value bit for bit.
+fn decimal(samples: &[(i64, f64)]) -> Option<(u32, Vec<i64>)> {
+    let mut exp = 0u32;
+    for &(_, v) in samples {
+        exp = exp.max(exponent_of(v)?);
+    }
+    let scale = 10f64.powi(exp as i32);
+    let mut mantissas = Vec::with_capacity(samples.len());
+    for &(_, v) in samples {
+        let m = (v * scale).round();
+        if m.abs() >= 9.0e15 {
+            return None;
+        }
+        let m = m as i64;
+        if (m as f64 / scale).to_bits() != v.to_bits() {
+            return None;
+        }
+        mantissas.push(m);
+    }
+    Some((exp, mantissas))
+}
+
+/// The smallest exponent `e` such that `v` is `m / 10^e` for an integer `m` below 2^53.
+fn exponent_of(v: f64) -> Option<u32> {
+    if !v.is_finite() || (v == 0.0 && v.is_sign_negative()) {
+        return None;
+    }
+    (0..=MAX_EXP).find(|&e| {
+        let scale = 10f64.powi(e as i32);
+        let m = (v * scale).round();
+        m.abs() < 9.0e15 && ((m as i64) as f64 / scale).to_bits() == v.to_bits()
+    })
+}
+
+/// Decodes a block body described by `header`.
+pub fn decode_body(header: &Header, body: &[u8], out: &mut Vec<(i64, f64)>) -> Result<()> {
+    let mut body = body;
+    let raw_len = varint::get_u64(&mut body)? as usize;
+    // Every sample takes at least one byte of timestamp or value: bounds the allocation.
+    if header.count == 0 || raw_len > header.count.saturating_mul(20) + 64 {
+        return Err(corrupt("block sizes are inconsistent"));
+    }
+    let raw = zstd::bulk::decompress(body, raw_len)
+        .map_err(|e| crate::Error::Corrupt(format!("zstd block: {e}")))?;
+    if raw.len() != raw_len {
+        return Err(corrupt("block body is shorter than its header says"));
+    }
+    let mut r = raw.as_slice();
+    let mut ts = Vec::with_capacity(header.count);
+    ts.push(header.min_ts);
+    let mut prev = header.min_ts;
+    let mut delta = 0i64;
+    for _ in 1..header.count {
+        delta = delta.wrapping_add(varint::get_i64(&mut r)?);
+        prev = prev.wrapping_add(delta);
+        ts.push(prev);
+    }
+    if prev != header.max_ts {
+        return Err(corrupt("block ends at a timestamp its header does not say"));
+    }
+    let (&mode, rest) = r.split_first().ok_or(corrupt("block has no values"))?;
+    r = rest;
+    out.reserve(header.count);
+    match mode {
+        VALUES_DECIMAL_DELTA | VALUES_DECIMAL_DELTA2 => {
+            let (&exp, rest) = r.split_first().ok_or(corrupt("block has no exponent"))?;
+            r = rest;
+            if u32::from(exp) > MAX_EXP {
+                return Err(corrupt("block exponent out of range"));
+            }
+            let scale = 10f64.powi(i32::from(exp));
+            let mut m = varint::get_i64(&mut r)?;
+            let mut d = if mode == VALUES_DECIMAL_DELTA2 {
+                varint::get_i64(&mut r)?
+            } else {
+                0
+            };
+            out.push((ts[0], m as f64 / scale));
+            for (i, &t) in ts.iter().enumerate().skip(1) {
+                if mode == VALUES_DECIMAL_DELTA2 {
+                    if i > 1 {
+                        d = d.wrapping_add(varint::get_i64(&mut r)?);
+                    }
+                    m = m.wrapping_add(d);
+                } else {
+                    m = m.wrapping_add(varint::get_i64(&mut r)?);
+                }
+                out.push((t, m as f64 / scale));
+            }
+        }
+        VALUES_XOR => {
+            let mut prev = 0u64;
+            for &t in &ts {
+                let (word, rest) = r
+                    .split_first_chunk::<8>()
+                    .ok_or(corrupt("block values are truncated"))?;
+                r = rest;
+                prev ^= u64::from_be_bytes(*word);
+                out.push((t, f64::from_bits(prev)));
+            }
+        }
+        m => return Err(super::corrupt_owned(format!("unknown block value mode {m}"))),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(samples: &[(i64, f64)]) -> usize {
+        let bytes = encode(samples, 3).unwrap().unwrap();
+        let mut out = Vec::new();
+        super::super::decode(&bytes, &mut out).unwrap();
+        assert_eq!(out.len(), samples.len());
+        for (a, b) in out.iter().zip(samples) {
+            assert_eq!(a.0, b.0);
+            assert_eq!(a.1.to_bits(), b.1.to_bits(), "{} vs {}", a.1, b.1);
+        }
+        bytes.len()
+    }
+
+    #[test]
+    fn counter_with_decimals_packs_below_a_byte_per_sample() {
+        let mut c = 0.0f64;
+        let samples: Vec<(i64, f64)> = (0..5760)
+            .map(|i| {
+                c = ((c + 0.37 + (i % 7) as f64 * 0.01) * 100.0).round() / 100.0;
+                (1_700_000_000_000 + i * 15_000, c)
+            })
+            .collect();
+        let len = round_trip(&samples);
+        assert!(len < 5760, "{len} bytes for 5760 samples");
+    }
+
+    #[test]
+    fn non_decimal_values_keep_their_bits() {
+        let stale = f64::from_bits(0x7ff0_0000_0000_0002);
+        let samples = vec![
+            (1, 0.1 + 0.2),
+            (2, f64::NAN),
+            (3, stale),
+            (4, -0.0),
+            (5, 1e300),
+            (7, f64::NEG_INFINITY),
+        ];
+        round_trip(&samples);
+        round_trip(&[(1, 1e-300)]);
+        round_trip(&[(1, -2.5), (2, 3.25), (3, 1e15), (9, -7.0)]);
+    }
+
+    #[test]
+    fn corrupt_blocks_are_errors() {
+        let samples: Vec<(i64, f64)> = (0..100).map(|i| (i, i as f64)).collect();
+        let bytes = encode(&samples, 3).unwrap().unwrap();
+        for cut in 0..bytes.len() {
+            let mut out = Vec::new();
+            assert!(super::super::decode(&bytes[..cut], &mut out).is_err());
+        }
+    }
+}

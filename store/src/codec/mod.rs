@@ -1,0 +1,77 @@
+//! Sample encodings: varints, hot Gorilla chunks and cold zstd blocks.
+//!
+//! Every encoded chunk starts with the same header, so a reader can skip a chunk that does not
+//! overlap its time range without decoding it:
+//!
+//! ```text
+//! tag (1 byte: 1 = gorilla, 2 = block) | count (uvarint) | min_ts (zigzag varint) | max_ts - min_ts (uvarint) | body
+//! ```
+
+pub mod block;
+pub mod gorilla;
+pub mod varint;
+
+use crate::{Error, Result};
+
+/// Tag byte of a hot Gorilla chunk.
+pub const TAG_GORILLA: u8 = 1;
+/// Tag byte of a cold block.
+pub const TAG_BLOCK: u8 = 2;
+
+/// The header of an encoded chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Encoding tag.
+    pub tag: u8,
+    /// Number of samples.
+    pub count: usize,
+    /// First timestamp.
+    pub min_ts: i64,
+    /// Last timestamp.
+    pub max_ts: i64,
+}
+
+impl Header {
+    /// Appends the header to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.push(self.tag);
+        varint::put_u64(out, self.count as u64);
+        varint::put_i64(out, self.min_ts);
+        varint::put_u64(out, self.max_ts.wrapping_sub(self.min_ts) as u64);
+    }
+
+    /// Reads a header, returning it and the body that follows.
+    pub fn read(buf: &[u8]) -> Result<(Self, &[u8])> {
+        let (&tag, mut rest) = buf.split_first().ok_or(corrupt("empty chunk"))?;
+        let count = varint::get_u64(&mut rest)? as usize;
+        let min_ts = varint::get_i64(&mut rest)?;
+        let span = varint::get_u64(&mut rest)?;
+        Ok((
+            Self {
+                tag,
+                count,
+                min_ts,
+                max_ts: min_ts.wrapping_add(span as i64),
+            },
+            rest,
+        ))
+    }
+}
+
+/// Decodes any chunk (hot or cold) into `out`, appending its samples in time order.
+pub fn decode(buf: &[u8], out: &mut Vec<(i64, f64)>) -> Result<()> {
+    let (header, body) = Header::read(buf)?;
+    match header.tag {
+        TAG_GORILLA => gorilla::decode_body(&header, body, out),
+        TAG_BLOCK => block::decode_body(&header, body, out),
+        t => Err(corrupt_owned(format!("unknown chunk tag {t}"))),
+    }
+}
+
+pub(crate) fn corrupt(what: &'static str) -> Error {
+    Error::Corrupt(what.to_string())
+}
+
+pub(crate) fn corrupt_owned(what: String) -> Error {
+    Error::Corrupt(what)
+}

@@ -1,0 +1,1332 @@
+//! The store: opening, appending, selecting, checkpoints, retention, compaction, deletion.
+//!
+//! Writes go through one ingest lock that orders them: new series enter the dictionary and
+//! each partition's index in the same fjall batch as the WAL record of the samples, so
+//! recovery never meets a sample whose series it cannot name. The journal is then synced
+//! (group commit) before `append` returns. Samples enter the head after the batch commits;
+//! sealed chunks are written to their partition right after, outside the lock.
+
+use crate::codec;
+use crate::head::{self, Head, PartitionOf, SeqAlloc};
+use crate::index::{self, storage};
+use crate::keys::{self, SeriesId};
+use crate::options::{Durability, StoreOptions, ms};
+use crate::{Error, Labels, Matcher, Result, wal};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+/// Version of the on-disk layout this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+const MARKER: &str = "WARD_STORE";
+const META_KEY: &[u8] = b"store";
+const SEQ_RESERVE: u64 = 1 << 20;
+const BLOCK_SAMPLES: usize = 16_384;
+const CHUNK_WRITE_BATCH_BYTES: usize = 4 << 20;
+
+/// A selected series: its labels and its samples in time order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// The series' labels, including `__name__`.
+    pub labels: Labels,
+    /// `(timestamp ms, value)` pairs, ascending by timestamp, one per timestamp.
+    pub samples: Vec<(i64, f64)>,
+}
+
+/// Limits of one select; exceeding one fails the select with a clear error.
+#[derive(Debug, Clone, Copy)]
+pub struct SelectLimits {
+    /// Most series returned.
+    pub max_series: usize,
+    /// Most samples loaded, over all series.
+    pub max_samples: usize,
+}
+
+impl Default for SelectLimits {
+    fn default() -> Self {
+        Self {
+            max_series: usize::MAX,
+            max_samples: usize::MAX,
+        }
+    }
+}
+
+/// Why a sample of an append was refused. The rest of the batch is written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectReason {
+    /// Older than the newest sample in the store minus the out-of-order window.
+    OutOfWindow,
+    /// The series has no `__name__`.
+    MissingMetricName,
+    /// The label set is larger than the store accepts.
+    LabelsTooLarge,
+}
+
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::OutOfWindow => "sample is older than the out-of-order window",
+            Self::MissingMetricName => "series has no metric name",
+            Self::LabelsTooLarge => "label set exceeds the size limit",
+        })
+    }
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppendReport {
+    /// Samples written (durable when `append` returned).
+    pub accepted: usize,
+    /// Samples refused: index in the batch and reason (the first 100).
+    pub rejected: Vec<(usize, RejectReason)>,
+    /// Refused samples in all.
+    pub rejected_total: usize,
+}
+
+/// Counters and sizes of a store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Series in the dictionary (every series with data in a retained partition).
+    pub series: usize,
+    /// Series with samples in the head.
+    pub head_series: usize,
+    /// Bytes of samples held in the head.
+    pub head_bytes: usize,
+    /// Time partitions on disk.
+    pub partitions: usize,
+    /// Samples accepted since open.
+    pub samples_appended: u64,
+    /// Samples refused since open, by reason.
+    pub rejected: BTreeMap<String, u64>,
+    /// Bytes of WAL written since the last checkpoint.
+    pub wal_bytes: u64,
+    /// Bytes on disk (fjall's count: tables, blobs and journals).
+    pub disk_bytes: u64,
+    /// Start of the oldest partition: no sample is older.
+    pub min_time: Option<i64>,
+    /// Newest timestamp in the store.
+    pub max_time: Option<i64>,
+}
+
+/// Cardinality figures over a time range, as Prometheus's `/api/v1/status/tsdb` shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cardinality {
+    /// Distinct series in the range.
+    pub series: usize,
+    /// Series per metric name, largest first.
+    pub series_by_metric: Vec<(String, usize)>,
+    /// Distinct values per label name, largest first.
+    pub values_by_label: Vec<(String, usize)>,
+    /// Series per `name=value` pair, largest first.
+    pub series_by_pair: Vec<(String, usize)>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    format: u32,
+    partition_ms: i64,
+    seq_reserved: u64,
+    max_ts: Option<i64>,
+    compacted: BTreeSet<i64>,
+}
+
+struct Partition {
+    pid: i64,
+    data: Keyspace,
+    index: Keyspace,
+    /// Series whose index entries this process knows are written.
+    indexed: Mutex<Option<HashSet<SeriesId>>>,
+}
+
+#[derive(Default)]
+struct Dict {
+    by_labels: HashMap<Arc<Labels>, SeriesId>,
+    by_id: HashMap<SeriesId, Arc<Labels>>,
+}
+
+struct Ingest {
+    wal: Keyspace,
+    generation: u64,
+    record: u64,
+    wal_bytes: u64,
+    last_checkpoint: Instant,
+    seq_reserved: u64,
+    next_series: SeriesId,
+}
+
+#[derive(Default)]
+struct Counters {
+    appended: AtomicU64,
+    out_of_window: AtomicU64,
+    missing_name: AtomicU64,
+    labels_too_large: AtomicU64,
+}
+
+struct Inner {
+    path: PathBuf,
+    opts: StoreOptions,
+    partition_ms: i64,
+    db: Database,
+    meta: Keyspace,
+    series: Keyspace,
+    dict: RwLock<Dict>,
+    parts: RwLock<BTreeMap<i64, Arc<Partition>>>,
+    compacted: Mutex<BTreeSet<i64>>,
+    head: Head,
+    seq: SeqAlloc,
+    ingest: Mutex<Ingest>,
+    max_ts: AtomicI64,
+    min_ts: AtomicI64,
+    written: AtomicU64,
+    synced: AtomicU64,
+    sync_lock: Mutex<()>,
+    maintenance: Mutex<()>,
+    counters: Counters,
+    closed: AtomicBool,
+    // Last: removes a temporary store's directory after the database is dropped.
+    _temp: Option<TempDir>,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl PartitionOf for Inner {
+    fn pid(&self, ts: i64) -> i64 {
+        ts.div_euclid(self.partition_ms)
+    }
+}
+
+/// An embedded time-series store on fjall. Share it behind an `Arc`; every method takes
+/// `&self` and is safe from many threads (calls that write or sync block: from async code,
+/// call them through `spawn_blocking`).
+pub struct Store {
+    inner: Arc<Inner>,
+    maintenance: Option<(Arc<(Mutex<bool>, Condvar)>, std::thread::JoinHandle<()>)>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `path`, replaying its write-ahead log.
+    pub fn open(path: impl AsRef<Path>, opts: StoreOptions) -> Result<Self> {
+        Self::open_inner(path.as_ref().to_path_buf(), opts, None)
+    }
+
+    /// A store in a fresh temporary directory, removed when the store is dropped.
+    pub fn temporary(opts: StoreOptions) -> Result<Self> {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "ward-store-{}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        Self::open_inner(dir.clone(), opts, Some(TempDir(dir)))
+    }
+
+    fn open_inner(path: PathBuf, opts: StoreOptions, temp: Option<TempDir>) -> Result<Self> {
+        let io = |what: &'static str, p: &Path| {
+            let p = p.to_path_buf();
+            move |source| Error::Io {
+                what,
+                path: p,
+                source,
+            }
+        };
+        std::fs::create_dir_all(&path).map_err(io("cannot create store directory", &path))?;
+        let marker = path.join(MARKER);
+        match std::fs::read_to_string(&marker) {
+            Ok(text) => {
+                let found = text
+                    .trim()
+                    .strip_prefix("ward-store format ")
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .ok_or_else(|| Error::Corrupt(format!("unreadable {}", marker.display())))?;
+                if found != FORMAT_VERSION {
+                    return Err(Error::IncompatibleFormat {
+                        path,
+                        found,
+                        expected: FORMAT_VERSION,
+                    });
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let empty = std::fs::read_dir(&path)
+                    .map_err(io("cannot list store directory", &path))?
+                    .next()
+                    .is_none();
+                if !empty {
+                    return Err(Error::NotAStore { path });
+                }
+                let tmp = path.join(format!("{MARKER}.tmp"));
+                std::fs::write(&tmp, format!("ward-store format {FORMAT_VERSION}\n"))
+                    .map_err(io("cannot write", &tmp))?;
+                std::fs::File::open(&tmp)
+                    .and_then(|f| f.sync_all())
+                    .map_err(io("cannot sync", &tmp))?;
+                std::fs::rename(&tmp, &marker).map_err(io("cannot write", &marker))?;
+            }
+            Err(e) => return Err(io("cannot read", &marker)(e)),
+        }
+
+        let st = |e| storage(&path, e);
+        let db = Database::builder(path.join("lsm"))
+            .cache_size(opts.cache_bytes)
+            .open()
+            .map_err(st)?;
+        let meta = db.keyspace("meta", KeyspaceCreateOptions::default).map_err(st)?;
+        let series = db
+            .keyspace("series", KeyspaceCreateOptions::default)
+            .map_err(st)?;
+        let stored: Option<Meta> = match meta.get(META_KEY).map_err(st)? {
+            Some(bytes) => Some(
+                rmp_serde::from_slice(&bytes)
+                    .map_err(|e| Error::Corrupt(format!("store metadata: {e}")))?,
+            ),
+            None => None,
+        };
+        if let Some(m) = &stored
+            && m.format != FORMAT_VERSION
+        {
+            return Err(Error::IncompatibleFormat {
+                path,
+                found: m.format,
+                expected: FORMAT_VERSION,
+            });
+        }
+        let partition_ms = stored
+            .as_ref()
+            .map_or(ms(opts.partition), |m| m.partition_ms);
+        if partition_ms != ms(opts.partition) {
+            tracing::warn!(
+                path = %path.display(),
+                "store was created with {partition_ms} ms partitions; keeping them"
+            );
+        }
+        let seq_start = stored.as_ref().map_or(1, |m| m.seq_reserved);
+        let compacted = stored
+            .as_ref()
+            .map(|m| m.compacted.clone())
+            .unwrap_or_default();
+
+        // The series dictionary.
+        let mut dict = Dict::default();
+        let mut next_series: SeriesId = 1;
+        for kv in series.prefix(b"i") {
+            let (k, v) = kv.into_inner().map_err(st)?;
+            let id: [u8; 8] = k
+                .get(1..9)
+                .and_then(|s| s.try_into().ok())
+                .ok_or_else(|| Error::Corrupt("series dictionary key".into()))?;
+            let id = u64::from_be_bytes(id);
+            let labels = Arc::new(keys::parse_canonical_labels(&v)?);
+            next_series = next_series.max(id + 1);
+            dict.by_labels.insert(labels.clone(), id);
+            dict.by_id.insert(id, labels);
+        }
+
+        // Partitions and WAL generations.
+        let mut pids = BTreeSet::new();
+        let mut generations = BTreeSet::new();
+        for name in db.list_keyspace_names() {
+            let name: &str = &name;
+            if let Some(p) = name.strip_prefix("d_").and_then(|p| p.parse::<i64>().ok()) {
+                pids.insert(p);
+            } else if let Some(g) = name.strip_prefix("wal_").and_then(|g| g.parse::<u64>().ok())
+            {
+                generations.insert(g);
+            }
+        }
+        let mut parts = BTreeMap::new();
+        for pid in pids {
+            parts.insert(pid, Arc::new(open_partition(&db, &path, pid)?));
+        }
+        let generation = generations.last().copied().unwrap_or(0);
+        let wal = db
+            .keyspace(&format!("wal_{generation}"), KeyspaceCreateOptions::default)
+            .map_err(st)?;
+
+        let inner = Inner {
+            opts,
+            partition_ms,
+            meta,
+            series,
+            dict: RwLock::new(dict),
+            parts: RwLock::new(parts),
+            compacted: Mutex::new(compacted),
+            head: Head::default(),
+            seq: SeqAlloc::new(seq_start),
+            ingest: Mutex::new(Ingest {
+                wal,
+                generation,
+                record: 0,
+                wal_bytes: 0,
+                last_checkpoint: Instant::now(),
+                seq_reserved: seq_start,
+                next_series,
+            }),
+            max_ts: AtomicI64::new(stored.as_ref().and_then(|m| m.max_ts).unwrap_or(i64::MIN)),
+            min_ts: AtomicI64::new(i64::MAX),
+            written: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
+            sync_lock: Mutex::new(()),
+            maintenance: Mutex::new(()),
+            counters: Counters::default(),
+            closed: AtomicBool::new(false),
+            db,
+            path,
+            _temp: temp,
+        };
+        inner.recover(&generations)?;
+        let inner = Arc::new(inner);
+        let maintenance = inner.opts.maintenance_interval.map(|every| {
+            let stop = Arc::new((Mutex::new(false), Condvar::new()));
+            let handle = {
+                let inner = inner.clone();
+                let stop = stop.clone();
+                std::thread::Builder::new()
+                    .name("ward-store-maint".into())
+                    .spawn(move || maintenance_loop(&inner, &stop, every))
+            };
+            handle.ok().map(|h| (stop, h))
+        });
+        Ok(Self {
+            inner,
+            maintenance: maintenance.flatten(),
+        })
+    }
+
+    /// Appends a batch of `(labels, timestamp ms, value)` and returns once it is durable (see
+    /// [`Durability`]). Samples are merged in any order; an equal timestamp replaces the
+    /// stored value (last write wins). Samples older than the out-of-order window, or of a
+    /// series without a metric name, are refused and reported; the rest of the batch is
+    /// written. A batch larger than the limit is refused whole.
+    pub fn append(&self, batch: &[(Labels, i64, f64)]) -> Result<AppendReport> {
+        self.inner.append(batch)
+    }
+
+    /// Series matching every matcher with at least one sample in `[start, end]` (ms), sorted
+    /// by labels, with their samples in that range.
+    pub fn select(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<Series>> {
+        self.inner
+            .select(matchers, start, end, SelectLimits::default())
+    }
+
+    /// [`Store::select`] with limits on the series and samples it may load.
+    pub fn select_limited(
+        &self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+        limits: SelectLimits,
+    ) -> Result<Vec<Series>> {
+        self.inner.select(matchers, start, end, limits)
+    }
+
+    /// Label sets of the series matching `matchers` in partitions overlapping `[start, end]`
+    /// (partition granularity, as Prometheus answers at block granularity).
+    pub fn series(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<Labels>> {
+        let mut out: Vec<Labels> = self
+            .inner
+            .matching_ids(matchers, start, end)?
+            .into_values()
+            .map(|l| (*l).clone())
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Label names in partitions overlapping `[start, end]`, of series matching `matchers`
+    /// (all series when empty).
+    pub fn label_names(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<String>> {
+        let mut out = BTreeSet::new();
+        if matchers.is_empty() {
+            for p in self.inner.partitions(start, end) {
+                index::label_names(&p.index, &self.inner.path, &mut out)?;
+            }
+        } else {
+            for l in self.inner.matching_ids(matchers, start, end)?.values() {
+                out.extend(l.iter().map(|l| l.name.clone()));
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// Values of label `name` in partitions overlapping `[start, end]`, of series matching
+    /// `matchers` (all series when empty).
+    pub fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<String>> {
+        let mut out = BTreeSet::new();
+        if matchers.is_empty() {
+            for p in self.inner.partitions(start, end) {
+                index::label_values(&p.index, &self.inner.path, name, &mut out)?;
+            }
+        } else {
+            for l in self.inner.matching_ids(matchers, start, end)?.values() {
+                if let Some(v) = l.get(name) {
+                    out.insert(v.to_string());
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// Number of series in the dictionary.
+    pub fn series_count(&self) -> usize {
+        self.inner.dict().by_id.len()
+    }
+
+    /// Series counts per metric, values per label and series per pair over `[start, end]`,
+    /// the `top` largest of each.
+    pub fn cardinality(&self, start: i64, end: i64, top: usize) -> Result<Cardinality> {
+        self.inner.cardinality(start, end, top)
+    }
+
+    /// Counters and sizes.
+    pub fn stats(&self) -> StoreStats {
+        self.inner.stats()
+    }
+
+    /// Seals the head into chunks, writes them, syncs and drops the write-ahead log.
+    pub fn flush(&self) -> Result<()> {
+        let mut ingest = self.inner.lock_ingest()?;
+        self.inner.checkpoint(&mut ingest)
+    }
+
+    /// Flushes, re-packs every closed partition (older than the out-of-order window) into
+    /// cold blocks and compacts its LSM trees.
+    pub fn compact(&self) -> Result<()> {
+        self.flush()?;
+        self.inner.compact_closed(true)
+    }
+
+    /// One round of background maintenance: sync (buffered mode), checkpoint when due,
+    /// retention, cold compaction of closed partitions.
+    pub fn maintain(&self) -> Result<()> {
+        self.inner.maintain()
+    }
+
+    /// Deletes every series matching `matchers`, over all time. Returns how many.
+    pub fn delete_series(&self, matchers: &[Matcher]) -> Result<usize> {
+        self.inner.delete_series(matchers)
+    }
+
+    /// Flushes and closes. Also done (without reporting errors) when the store is dropped.
+    pub fn close(mut self) -> Result<()> {
+        self.stop_maintenance();
+        let r = self.flush().and_then(|()| self.inner.sync_all());
+        self.inner.closed.store(true, Ordering::SeqCst);
+        r
+    }
+
+    fn stop_maintenance(&mut self) {
+        if let Some((stop, handle)) = self.maintenance.take() {
+            *stop.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            stop.1.notify_all();
+            let _ = handle.join();
+        }
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.stop_maintenance();
+        if !self.inner.closed.swap(true, Ordering::SeqCst) {
+            let _ = self.inner.sync_all();
+        }
+    }
+}
+
+fn maintenance_loop(inner: &Inner, stop: &(Mutex<bool>, Condvar), every: Duration) {
+    loop {
+        {
+            let guard = stop.0.lock().unwrap_or_else(|e| e.into_inner());
+            let (guard, _) = stop
+                .1
+                .wait_timeout_while(guard, every, |stopped| !*stopped)
+                .unwrap_or_else(|e| e.into_inner());
+            if *guard {
+                return;
+            }
+        }
+        if let Err(e) = inner.maintain() {
+            tracing::error!(path = %inner.path.display(), "store maintenance failed: {e}");
+        }
+    }
+}
+
+fn open_partition(db: &Database, path: &Path, pid: i64) -> Result<Partition> {
+    let st = |e| storage(path, e);
+    // Chunks are compressed by the store itself: fjall's LZ4 would only cost time.
+    let data = db
+        .keyspace(&format!("d_{pid}"), || {
+            KeyspaceCreateOptions::default().data_block_compression_policy(
+                fjall::config::CompressionPolicy::disabled(),
+            )
+        })
+        .map_err(st)?;
+    let index = db
+        .keyspace(&format!("i_{pid}"), KeyspaceCreateOptions::default)
+        .map_err(st)?;
+    Ok(Partition {
+        pid,
+        data,
+        index,
+        indexed: Mutex::new(None),
+    })
+}
+
+impl Inner {
+    fn st(&self) -> impl Fn(fjall::Error) -> Error + '_ {
+        |e| storage(&self.path, e)
+    }
+
+    fn dict(&self) -> std::sync::RwLockReadGuard<'_, Dict> {
+        self.dict.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_ingest(&self) -> Result<MutexGuard<'_, Ingest>> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::Closed);
+        }
+        Ok(self.ingest.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn partition(&self, pid: i64) -> Result<Arc<Partition>> {
+        if let Some(p) = self.parts.read().unwrap_or_else(|e| e.into_inner()).get(&pid) {
+            return Ok(p.clone());
+        }
+        let mut parts = self.parts.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = parts.get(&pid) {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(open_partition(&self.db, &self.path, pid)?);
+        // A new partition has an empty index.
+        *p.indexed.lock().unwrap_or_else(|e| e.into_inner()) = Some(HashSet::new());
+        parts.insert(pid, p.clone());
+        Ok(p)
+    }
+
+    /// Partitions overlapping `[start, end]`.
+    fn partitions(&self, start: i64, end: i64) -> Vec<Arc<Partition>> {
+        if start > end {
+            return Vec::new();
+        }
+        let (a, b) = (self.pid(start), self.pid(end));
+        self.parts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .range(a..=b)
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+
+    fn save_meta(&self, seq_reserved: u64) -> Result<()> {
+        let m = Meta {
+            format: FORMAT_VERSION,
+            partition_ms: self.partition_ms,
+            seq_reserved,
+            max_ts: Some(self.max_ts.load(Ordering::SeqCst)).filter(|&t| t != i64::MIN),
+            compacted: self
+                .compacted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        };
+        let bytes = rmp_serde::to_vec(&m).map_err(|e| Error::Corrupt(e.to_string()))?;
+        self.meta.insert(META_KEY, bytes).map_err(self.st())
+    }
+
+    /// Makes sure `n` more chunk sequence numbers are reserved on disk before use.
+    fn reserve_seq(&self, ingest: &mut Ingest, n: u64) -> Result<()> {
+        if self.seq.peek() + n >= ingest.seq_reserved {
+            let hi = self.seq.peek() + n + SEQ_RESERVE;
+            self.save_meta(hi)?;
+            ingest.seq_reserved = hi;
+        }
+        Ok(())
+    }
+
+    fn recover(&self, generations: &BTreeSet<u64>) -> Result<()> {
+        let mut ingest = self.ingest.lock().unwrap_or_else(|e| e.into_inner());
+        let mut replayed = 0usize;
+        for &g in generations {
+            let ks = self
+                .db
+                .keyspace(&format!("wal_{g}"), KeyspaceCreateOptions::default)
+                .map_err(self.st())?;
+            for kv in ks.iter() {
+                let (_, v) = kv.into_inner().map_err(self.st())?;
+                let samples = wal::decode(&v)?;
+                self.reserve_seq(&mut ingest, samples.len() as u64 * 2 + 16)?;
+                for &(id, ts, value) in &samples {
+                    self.note_time(ts);
+                    self.head.push(id, ts, value, self, self.opts.chunk_samples, &self.seq);
+                }
+                replayed += samples.len();
+                ingest.wal_bytes += v.len() as u64;
+                if g == ingest.generation {
+                    ingest.record += 1;
+                }
+            }
+        }
+        if replayed > 0 {
+            tracing::info!(path = %self.path.display(), samples = replayed, "replayed the write-ahead log");
+        }
+        // Write what recovery sealed; the log stays until the next checkpoint.
+        self.write_sealed(None)?;
+        Ok(())
+    }
+
+    fn note_time(&self, ts: i64) {
+        self.max_ts.fetch_max(ts, Ordering::SeqCst);
+        self.min_ts.fetch_min(ts, Ordering::SeqCst);
+    }
+
+    fn append(&self, batch: &[(Labels, i64, f64)]) -> Result<AppendReport> {
+        if batch.len() > self.opts.max_batch_samples {
+            return Err(Error::BatchTooLarge {
+                got: batch.len(),
+                limit: self.opts.max_batch_samples,
+            });
+        }
+        let mut report = AppendReport::default();
+        let reject = |i: usize, r: RejectReason, report: &mut AppendReport| {
+            let c = match r {
+                RejectReason::OutOfWindow => &self.counters.out_of_window,
+                RejectReason::MissingMetricName => &self.counters.missing_name,
+                RejectReason::LabelsTooLarge => &self.counters.labels_too_large,
+            };
+            c.fetch_add(1, Ordering::Relaxed);
+            report.rejected_total += 1;
+            if report.rejected.len() < 100 {
+                report.rejected.push((i, r));
+            }
+        };
+        let window = ms(self.opts.out_of_order_window).min(ms(self.opts.retention));
+
+        let (ticket, touched) = {
+            let mut ingest = self.lock_ingest()?;
+            let mut running_max = self.max_ts.load(Ordering::SeqCst);
+            let mut samples: Vec<(SeriesId, i64, f64)> = Vec::with_capacity(batch.len());
+            let mut wb = self.db.batch();
+            let mut new_series: Vec<(Arc<Labels>, SeriesId)> = Vec::new();
+            let mut new_index: Vec<(Arc<Partition>, SeriesId)> = Vec::new();
+            let mut seen_index: HashSet<(i64, SeriesId)> = HashSet::new();
+            let mut next_series = ingest.next_series;
+            {
+                let dict = self.dict();
+                let mut local: HashMap<&Labels, SeriesId> = HashMap::new();
+                for (i, (labels, ts, value)) in batch.iter().enumerate() {
+                    if *ts < running_max.saturating_sub(window) {
+                        reject(i, RejectReason::OutOfWindow, &mut report);
+                        continue;
+                    }
+                    let id = match dict.by_labels.get(labels).or_else(|| local.get(labels)) {
+                        Some(&id) => id,
+                        None => {
+                            if labels.metric_name().is_none() {
+                                reject(i, RejectReason::MissingMetricName, &mut report);
+                                continue;
+                            }
+                            if labels.len() > self.opts.max_labels
+                                || labels.byte_len() > self.opts.max_labels_bytes
+                            {
+                                reject(i, RejectReason::LabelsTooLarge, &mut report);
+                                continue;
+                            }
+                            let id = next_series;
+                            next_series += 1;
+                            let canonical = keys::canonical_labels(labels);
+                            wb.insert(&self.series, keys::dict_by_labels(&canonical), id.to_be_bytes());
+                            wb.insert(&self.series, keys::dict_by_id(id), canonical);
+                            new_series.push((Arc::new(labels.clone()), id));
+                            local.insert(labels, id);
+                            id
+                        }
+                    };
+                    running_max = running_max.max(*ts);
+                    let pid = self.pid(*ts);
+                    if seen_index.insert((pid, id)) {
+                        let p = self.partition(pid)?;
+                        let mut indexed = p.indexed.lock().unwrap_or_else(|e| e.into_inner());
+                        let set = match &mut *indexed {
+                            Some(s) => s,
+                            None => indexed.insert(
+                                index::all_ids(&p.index, &self.path)?.into_iter().collect(),
+                            ),
+                        };
+                        if !set.contains(&id) {
+                            index::add_series(&mut wb, &p.index, id, labels);
+                            drop(indexed);
+                            new_index.push((p, id));
+                        }
+                    }
+                    samples.push((id, *ts, *value));
+                }
+            }
+            if samples.is_empty() {
+                return Ok(report);
+            }
+            self.reserve_seq(&mut ingest, samples.len() as u64 * 2 + 16)?;
+            ingest.record += 1;
+            let record = wal::encode(&samples);
+            let record_len = record.len() as u64;
+            wb.insert(&ingest.wal, keys::wal(ingest.record), record);
+            if let Err(e) = wb.commit() {
+                ingest.record -= 1;
+                return Err(storage(&self.path, e));
+            }
+            ingest.next_series = next_series;
+            ingest.wal_bytes += record_len;
+            if !new_series.is_empty() {
+                let mut dict = self.dict.write().unwrap_or_else(|e| e.into_inner());
+                for (labels, id) in new_series {
+                    dict.by_labels.insert(labels.clone(), id);
+                    dict.by_id.insert(id, labels);
+                }
+            }
+            for (p, id) in new_index {
+                if let Some(set) = &mut *p.indexed.lock().unwrap_or_else(|e| e.into_inner()) {
+                    set.insert(id);
+                }
+            }
+            let mut touched = Vec::new();
+            for &(id, ts, value) in &samples {
+                self.note_time(ts);
+                if self
+                    .head
+                    .push(id, ts, value, self, self.opts.chunk_samples, &self.seq)
+                {
+                    touched.push(id);
+                }
+            }
+            report.accepted = samples.len();
+            self.counters
+                .appended
+                .fetch_add(samples.len() as u64, Ordering::Relaxed);
+            (self.written.fetch_add(1, Ordering::SeqCst) + 1, touched)
+        };
+        if !touched.is_empty() {
+            self.write_sealed(Some(&touched))?;
+        }
+        match self.opts.durability {
+            Durability::Sync => self.sync(ticket)?,
+            Durability::Buffered { .. } => {}
+        }
+        Ok(report)
+    }
+
+    /// Group commit: one fdatasync covers every append committed before it started.
+    fn sync(&self, ticket: u64) -> Result<()> {
+        if self.synced.load(Ordering::SeqCst) >= ticket {
+            return Ok(());
+        }
+        let _g = self.sync_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if self.synced.load(Ordering::SeqCst) >= ticket {
+            return Ok(());
+        }
+        let upto = self.written.load(Ordering::SeqCst);
+        self.db.persist(PersistMode::SyncData).map_err(self.st())?;
+        self.synced.fetch_max(upto, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn sync_all(&self) -> Result<()> {
+        let upto = self.written.load(Ordering::SeqCst);
+        self.db.persist(PersistMode::SyncAll).map_err(self.st())?;
+        self.synced.fetch_max(upto, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Writes sealed head chunks (of `ids`, or all) to their partitions.
+    fn write_sealed(&self, ids: Option<&[SeriesId]>) -> Result<()> {
+        let chunks = self.head.sealed(ids);
+        let mut start = 0;
+        while start < chunks.len() {
+            let mut wb = self.db.batch();
+            let mut bytes = 0;
+            let mut end = start;
+            while end < chunks.len() && bytes < CHUNK_WRITE_BATCH_BYTES {
+                let c = &chunks[end];
+                let p = self.partition(c.pid)?;
+                wb.insert(&p.data, keys::chunk(c.id, c.min_ts, c.seq), &*c.bytes);
+                bytes += c.bytes.len() + 24;
+                end += 1;
+            }
+            wb.commit().map_err(self.st())?;
+            self.head.written(&chunks[start..end]);
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// Seals the head, writes every chunk, syncs, and drops the WAL generations it covered.
+    fn checkpoint(&self, ingest: &mut Ingest) -> Result<()> {
+        let (head_series, _) = self.head.size();
+        let spread = (ms(self.opts.out_of_order_window) / self.partition_ms).max(0) as u64 + 2;
+        self.reserve_seq(ingest, head_series as u64 * spread + 16)?;
+        self.head.seal_all(self, &self.seq);
+        let next = ingest.generation + 1;
+        let wal = self
+            .db
+            .keyspace(&format!("wal_{next}"), KeyspaceCreateOptions::default)
+            .map_err(self.st())?;
+        let old = std::mem::replace(&mut ingest.wal, wal);
+        let old_generation = ingest.generation;
+        ingest.generation = next;
+        ingest.record = 0;
+        ingest.wal_bytes = 0;
+        ingest.last_checkpoint = Instant::now();
+        self.write_sealed(None)?;
+        self.save_meta(ingest.seq_reserved)?;
+        self.sync_all()?;
+        // Every generation before the new one is covered by the chunks just synced.
+        let names: Vec<String> = self
+            .db
+            .list_keyspace_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        for name in names {
+            if let Some(g) = name.strip_prefix("wal_").and_then(|g| g.parse::<u64>().ok())
+                && g <= old_generation
+            {
+                let ks = if g == old_generation {
+                    old.clone()
+                } else {
+                    self.db
+                        .keyspace(&name, KeyspaceCreateOptions::default)
+                        .map_err(self.st())?
+                };
+                self.db.delete_keyspace(ks).map_err(self.st())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn maintain(&self) -> Result<()> {
+        let _one = self.maintenance.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(self.opts.durability, Durability::Buffered { .. }) {
+            self.sync_all()?;
+        }
+        {
+            let mut ingest = self.lock_ingest()?;
+            if ingest.wal_bytes >= self.opts.checkpoint_bytes
+                || (ingest.wal_bytes > 0
+                    && ingest.last_checkpoint.elapsed() >= self.opts.checkpoint_interval)
+            {
+                self.checkpoint(&mut ingest)?;
+            }
+        }
+        self.apply_retention()?;
+        self.compact_closed(false)
+    }
+
+    fn apply_retention(&self) -> Result<()> {
+        let max = self.max_ts.load(Ordering::SeqCst);
+        if max == i64::MIN {
+            return Ok(());
+        }
+        let cutoff = max.saturating_sub(ms(self.opts.retention));
+        let due = self
+            .parts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .next()
+            .is_some_and(|&pid| (pid + 1).saturating_mul(self.partition_ms) <= cutoff);
+        if !due {
+            return Ok(());
+        }
+        {
+            // Seal the head so that nothing of an expiring partition stays in memory.
+            let mut ingest = self.lock_ingest()?;
+            self.checkpoint(&mut ingest)?;
+        }
+        let expired: Vec<Arc<Partition>> = {
+            let mut parts = self.parts.write().unwrap_or_else(|e| e.into_inner());
+            let gone: Vec<i64> = parts
+                .keys()
+                .copied()
+                .filter(|&pid| (pid + 1).saturating_mul(self.partition_ms) <= cutoff)
+                .collect();
+            gone.iter().filter_map(|pid| parts.remove(pid)).collect()
+        };
+        if expired.is_empty() {
+            return Ok(());
+        }
+        for p in &expired {
+            tracing::info!(path = %self.path.display(), partition = p.pid, "retention drops partition");
+            self.compacted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&p.pid);
+        }
+        for p in expired {
+            // fjall removes the folders once the last handle (a reader's, say) is dropped.
+            self.db.delete_keyspace(p.data.clone()).map_err(self.st())?;
+            self.db.delete_keyspace(p.index.clone()).map_err(self.st())?;
+        }
+        self.prune_dictionary()
+    }
+
+    /// Drops dictionary entries of series present in no partition and absent from the head.
+    fn prune_dictionary(&self) -> Result<()> {
+        // Holding the ingest lock: no append can create or reuse a series meanwhile.
+        let _ingest = self.lock_ingest()?;
+        let mut live: HashSet<SeriesId> = HashSet::new();
+        for p in self.partitions(i64::MIN, i64::MAX) {
+            live.extend(index::all_ids(&p.index, &self.path)?);
+        }
+        let dead: Vec<(SeriesId, Arc<Labels>)> = self
+            .dict()
+            .by_id
+            .iter()
+            .filter(|(id, _)| !live.contains(id) && !self.head.contains(**id))
+            .map(|(&id, l)| (id, l.clone()))
+            .collect();
+        if dead.is_empty() {
+            return Ok(());
+        }
+        let mut wb = self.db.batch();
+        for (id, labels) in &dead {
+            wb.remove(&self.series, keys::dict_by_id(*id));
+            wb.remove(
+                &self.series,
+                keys::dict_by_labels(&keys::canonical_labels(labels)),
+            );
+        }
+        wb.commit().map_err(self.st())?;
+        let mut dict = self.dict.write().unwrap_or_else(|e| e.into_inner());
+        for (id, labels) in dead {
+            dict.by_id.remove(&id);
+            dict.by_labels.remove(&labels);
+        }
+        Ok(())
+    }
+
+    /// Re-packs closed partitions into cold blocks. `force` also re-checks partitions
+    /// already marked compacted.
+    fn compact_closed(&self, force: bool) -> Result<()> {
+        let max = self.max_ts.load(Ordering::SeqCst);
+        if max == i64::MIN {
+            return Ok(());
+        }
+        let horizon = max.saturating_sub(ms(self.opts.out_of_order_window));
+        let todo: Vec<Arc<Partition>> = {
+            let done = self.compacted.lock().unwrap_or_else(|e| e.into_inner());
+            self.partitions(i64::MIN, i64::MAX)
+                .into_iter()
+                .filter(|p| (p.pid + 1).saturating_mul(self.partition_ms) <= horizon)
+                .filter(|p| force || !done.contains(&p.pid))
+                .collect()
+        };
+        if todo.is_empty() {
+            return Ok(());
+        }
+        {
+            // Nothing of a closed partition may stay in the head.
+            let mut ingest = self.lock_ingest()?;
+            if self.head.size().0 > 0 {
+                self.checkpoint(&mut ingest)?;
+            }
+        }
+        for p in todo {
+            self.compact_partition(&p)?;
+            self.compacted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(p.pid);
+            let ingest = self.lock_ingest()?;
+            let reserved = ingest.seq_reserved;
+            self.save_meta(reserved)?;
+            drop(ingest);
+            *p.indexed.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+        Ok(())
+    }
+
+    fn compact_partition(&self, p: &Partition) -> Result<()> {
+        let ids = index::all_ids(&p.index, &self.path)?;
+        let mut wb = self.db.batch();
+        let mut pending = 0usize;
+        let mut rewrote = 0usize;
+        for id in ids {
+            let lo = keys::chunk(id, i64::MIN, 0);
+            let hi = keys::chunk(id, i64::MAX, u64::MAX);
+            let mut keys_seen = Vec::new();
+            let mut samples = Vec::new();
+            let mut blocks = 0;
+            let mut buf = Vec::new();
+            for kv in p.data.range(lo..=hi) {
+                let (k, v) = kv.into_inner().map_err(self.st())?;
+                let seq = keys::chunk_seq(&k)?;
+                if v.first() == Some(&codec::TAG_BLOCK) {
+                    blocks += 1;
+                }
+                buf.clear();
+                codec::decode(&v, &mut buf)?;
+                samples.extend(buf.iter().map(|&(t, x)| (t, seq, x)));
+                keys_seen.push(k);
+            }
+            if keys_seen.len() <= 1 && blocks == keys_seen.len() {
+                continue;
+            }
+            let merged = head::resolve(samples);
+            let n_blocks = merged.len().div_ceil(BLOCK_SAMPLES) as u64;
+            {
+                let mut ingest = self.lock_ingest()?;
+                self.reserve_seq(&mut ingest, n_blocks + 1)?;
+            }
+            for k in &keys_seen {
+                wb.remove(&p.data, k.clone());
+            }
+            for part in merged.chunks(BLOCK_SAMPLES) {
+                if let Some(bytes) = codec::block::encode(part, self.opts.zstd_level)? {
+                    pending += bytes.len();
+                    wb.insert(&p.data, keys::chunk(id, part[0].0, self.seq.next()), bytes);
+                }
+            }
+            rewrote += 1;
+            if pending >= CHUNK_WRITE_BATCH_BYTES {
+                std::mem::replace(&mut wb, self.db.batch())
+                    .commit()
+                    .map_err(self.st())?;
+                pending = 0;
+            }
+        }
+        wb.commit().map_err(self.st())?;
+        if rewrote > 0 {
+            p.data.rotate_memtable_and_wait().map_err(self.st())?;
+            p.data.major_compact().map_err(self.st())?;
+            tracing::debug!(path = %self.path.display(), partition = p.pid, series = rewrote, "compacted partition");
+        }
+        Ok(())
+    }
+
+    fn delete_series(&self, matchers: &[Matcher]) -> Result<usize> {
+        let mut ingest = self.lock_ingest()?;
+        // The WAL must not resurrect what is deleted: checkpoint first, under the same lock.
+        self.checkpoint(&mut ingest)?;
+        let ids = self.matching_ids(matchers, i64::MIN, i64::MAX)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut wb = self.db.batch();
+        for p in self.partitions(i64::MIN, i64::MAX) {
+            for (&id, labels) in &ids {
+                let lo = keys::chunk(id, i64::MIN, 0);
+                let hi = keys::chunk(id, i64::MAX, u64::MAX);
+                for kv in p.data.range(lo..=hi) {
+                    let k = kv.key().map_err(self.st())?;
+                    wb.remove(&p.data, k);
+                }
+                index::remove_series(&mut wb, &p.index, id, labels);
+            }
+            if let Some(set) = &mut *p.indexed.lock().unwrap_or_else(|e| e.into_inner()) {
+                for id in ids.keys() {
+                    set.remove(id);
+                }
+            }
+        }
+        for (&id, labels) in &ids {
+            wb.remove(&self.series, keys::dict_by_id(id));
+            wb.remove(
+                &self.series,
+                keys::dict_by_labels(&keys::canonical_labels(labels)),
+            );
+            self.head.remove(id);
+        }
+        wb.commit().map_err(self.st())?;
+        self.sync_all()?;
+        let mut dict = self.dict.write().unwrap_or_else(|e| e.into_inner());
+        for (id, labels) in &ids {
+            dict.by_id.remove(id);
+            dict.by_labels.remove(labels);
+        }
+        drop(ingest);
+        Ok(ids.len())
+    }
+
+    /// Series matching `matchers` in partitions overlapping `[start, end]`.
+    fn matching_ids(
+        &self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+    ) -> Result<BTreeMap<SeriesId, Arc<Labels>>> {
+        let mut ids = BTreeSet::new();
+        for p in self.partitions(start, end) {
+            ids.extend(index::candidates(&p.index, &self.path, matchers)?);
+        }
+        let dict = self.dict();
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| dict.by_id.get(&id).map(|l| (id, l.clone())))
+            .filter(|(_, l)| matchers.iter().all(|m| m.matches(l)))
+            .collect())
+    }
+
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+        limits: SelectLimits,
+    ) -> Result<Vec<Series>> {
+        let ids = self.matching_ids(matchers, start, end)?;
+        let parts = self.partitions(start, end);
+        let mut out = Vec::new();
+        let mut loaded = 0usize;
+        let mut buf = Vec::new();
+        for (id, labels) in ids {
+            // Head first, disk second: a chunk moving from one to the other in between is
+            // then seen twice (and merged), never missed.
+            let mut samples = Vec::new();
+            self.head.read(id, start, end, &mut samples);
+            for p in &parts {
+                let lo = keys::chunk(id, i64::MIN, 0);
+                let hi = keys::chunk(id, end, u64::MAX);
+                for kv in p.data.range(lo..=hi) {
+                    let (k, v) = kv.into_inner().map_err(self.st())?;
+                    let (h, _) = codec::Header::read(&v)?;
+                    if h.max_ts < start {
+                        continue;
+                    }
+                    let seq = keys::chunk_seq(&k)?;
+                    buf.clear();
+                    codec::decode(&v, &mut buf)?;
+                    samples.extend(
+                        buf.iter()
+                            .filter(|(t, _)| (start..=end).contains(t))
+                            .map(|&(t, x)| (t, seq, x)),
+                    );
+                }
+            }
+            loaded += samples.len();
+            if loaded > limits.max_samples {
+                return Err(Error::TooManySamples {
+                    limit: limits.max_samples,
+                });
+            }
+            if samples.is_empty() {
+                continue;
+            }
+            if out.len() >= limits.max_series {
+                return Err(Error::TooManySeries {
+                    limit: limits.max_series,
+                });
+            }
+            out.push(Series {
+                labels: (*labels).clone(),
+                samples: head::resolve(samples),
+            });
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+
+    fn cardinality(&self, start: i64, end: i64, top: usize) -> Result<Cardinality> {
+        let mut series: HashSet<SeriesId> = HashSet::new();
+        let mut by_pair: HashMap<(String, String), HashSet<SeriesId>> = HashMap::new();
+        let mut names = BTreeSet::new();
+        let parts = self.partitions(start, end);
+        for p in &parts {
+            series.extend(index::all_ids(&p.index, &self.path)?);
+            index::label_names(&p.index, &self.path, &mut names)?;
+        }
+        for p in &parts {
+            for name in &names {
+                index::postings_of(&p.index, &self.path, name, |value, id| {
+                    by_pair
+                        .entry((name.clone(), String::from_utf8_lossy(value).into_owned()))
+                        .or_default()
+                        .insert(id);
+                })?;
+            }
+        }
+        let mut by_metric = Vec::new();
+        let mut values: HashMap<String, usize> = HashMap::new();
+        let mut pairs = Vec::new();
+        for ((name, value), ids) in &by_pair {
+            *values.entry(name.clone()).or_default() += 1;
+            if name == crate::METRIC_NAME {
+                by_metric.push((value.clone(), ids.len()));
+            }
+            pairs.push((format!("{name}={value}"), ids.len()));
+        }
+        let top_n = |mut v: Vec<(String, usize)>| {
+            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v.truncate(top);
+            v
+        };
+        Ok(Cardinality {
+            series: series.len(),
+            series_by_metric: top_n(by_metric),
+            values_by_label: top_n(values.into_iter().collect()),
+            series_by_pair: top_n(pairs),
+        })
+    }
+
+    fn stats(&self) -> StoreStats {
+        let (head_series, head_bytes) = self.head.size();
+        let c = &self.counters;
+        let mut rejected = BTreeMap::new();
+        for (name, n) in [
+            ("out_of_window", &c.out_of_window),
+            ("missing_metric_name", &c.missing_name),
+            ("labels_too_large", &c.labels_too_large),
+        ] {
+            rejected.insert(name.to_string(), n.load(Ordering::Relaxed));
+        }
+        let max = self.max_ts.load(Ordering::SeqCst);
+        let min_pid = self
+            .parts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .next()
+            .copied();
+        StoreStats {
+            series: self.dict().by_id.len(),
+            head_series,
+            head_bytes,
+            partitions: self.parts.read().unwrap_or_else(|e| e.into_inner()).len(),
+            samples_appended: c.appended.load(Ordering::Relaxed),
+            rejected,
+            wal_bytes: self.ingest.lock().unwrap_or_else(|e| e.into_inner()).wal_bytes,
+            disk_bytes: self.db.disk_space().unwrap_or(0),
+            min_time: min_pid.map(|p| p.saturating_mul(self.partition_ms)),
+            max_time: (max != i64::MIN).then_some(max),
+        }
+    }
+}

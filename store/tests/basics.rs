@@ -1,0 +1,217 @@
+//! The store's behaviour through its public API: durability across reopen, out-of-order
+//! merging, windows, retention, deletion, labels, format checks.
+
+use std::time::Duration;
+use ward_store::{Error, Labels, MatchOp, Matcher, RejectReason, Store, StoreOptions};
+
+fn l(name: &str, pairs: &[(&str, &str)]) -> Labels {
+    let mut v = vec![("__name__", name)];
+    v.extend_from_slice(pairs);
+    Labels::from_pairs(v).unwrap()
+}
+
+fn opts() -> StoreOptions {
+    StoreOptions {
+        maintenance_interval: None,
+        partition: Duration::from_secs(3600),
+        out_of_order_window: Duration::from_secs(600),
+        retention: Duration::from_secs(6 * 3600),
+        chunk_samples: 8,
+        ..StoreOptions::default()
+    }
+}
+
+const T0: i64 = 1_700_000_000_000;
+
+fn all(store: &Store, m: &[Matcher]) -> Vec<(String, Vec<(i64, f64)>)> {
+    store
+        .select(m, i64::MIN, i64::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.labels.to_string(), s.samples))
+        .collect()
+}
+
+#[test]
+fn samples_survive_reopen_flush_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = l("node_cpu_seconds_total", &[("cpu", "0"), ("mode", "idle")]);
+    let expected: Vec<(i64, f64)> = (0..1000).map(|i| (T0 + i * 15_000, i as f64 * 0.25)).collect();
+    {
+        let store = Store::open(dir.path(), opts()).unwrap();
+        for chunk in expected.chunks(37) {
+            let batch: Vec<_> = chunk.iter().map(|&(t, v)| (series.clone(), t, v)).collect();
+            assert_eq!(store.append(&batch).unwrap().accepted, chunk.len());
+        }
+        // Dropped without close: the WAL must bring back the head.
+    }
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert_eq!(all(&store, &[]), vec![(series.to_string(), expected.clone())]);
+    store.flush().unwrap();
+    store.compact().unwrap();
+    assert_eq!(all(&store, &[]), vec![(series.to_string(), expected.clone())]);
+    store.close().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert_eq!(all(&store, &[]), vec![(series.to_string(), expected.clone())]);
+    let mid = store.select(&[], T0 + 15_000 * 10, T0 + 15_000 * 19).unwrap();
+    assert_eq!(mid[0].samples, expected[10..20].to_vec());
+}
+
+#[test]
+fn out_of_order_within_window_merges_and_older_is_refused() {
+    let store = Store::temporary(opts()).unwrap();
+    let s = l("up", &[("job", "a")]);
+    store.append(&[(s.clone(), T0 + 60_000, 1.0)]).unwrap();
+    let r = store
+        .append(&[
+            (s.clone(), T0, 2.0),
+            (s.clone(), T0 + 60_000, 3.0),
+            (s.clone(), T0 + 60_000 - 601_000, 9.0),
+        ])
+        .unwrap();
+    assert_eq!(r.accepted, 2);
+    assert_eq!(r.rejected, vec![(2, RejectReason::OutOfWindow)]);
+    assert_eq!(
+        all(&store, &[]),
+        vec![(s.to_string(), vec![(T0, 2.0), (T0 + 60_000, 3.0)])]
+    );
+    store.flush().unwrap();
+    store.append(&[(s.clone(), T0, 4.0)]).unwrap();
+    assert_eq!(all(&store, &[])[0].1, vec![(T0, 4.0), (T0 + 60_000, 3.0)]);
+    assert_eq!(store.stats().rejected["out_of_window"], 1);
+}
+
+#[test]
+fn matchers_and_label_apis() {
+    let store = Store::temporary(opts()).unwrap();
+    let batch = vec![
+        (l("up", &[("job", "api"), ("instance", "a:1")]), T0, 1.0),
+        (l("up", &[("job", "db"), ("instance", "b:1")]), T0, 0.0),
+        (l("http_requests_total", &[("job", "api")]), T0, 5.0),
+        (l("http_requests_total", &[("job", "api"), ("code", "500")]), T0, 1.0),
+    ];
+    store.append(&batch).unwrap();
+    let names = |m: &[Matcher]| -> Vec<String> {
+        all(&store, m).into_iter().map(|(n, _)| n).collect()
+    };
+    assert_eq!(
+        names(&[Matcher::equal("__name__", "up"), Matcher::new("job", MatchOp::NotEqual, "db").unwrap()]),
+        vec!["up{instance=\"a:1\", job=\"api\"}"]
+    );
+    assert_eq!(
+        names(&[Matcher::new("job", MatchOp::Regex, "a.*").unwrap()]).len(),
+        3
+    );
+    // A missing label matches the empty string.
+    assert_eq!(
+        names(&[Matcher::equal("__name__", "http_requests_total"), Matcher::equal("code", "")]),
+        vec!["http_requests_total{job=\"api\"}"]
+    );
+    assert_eq!(
+        names(&[Matcher::new("code", MatchOp::NotRegex, "5..").unwrap()]).len(),
+        3
+    );
+    assert_eq!(
+        store.label_names(&[], i64::MIN, i64::MAX).unwrap(),
+        vec!["__name__", "code", "instance", "job"]
+    );
+    assert_eq!(
+        store.label_values("job", &[], i64::MIN, i64::MAX).unwrap(),
+        vec!["api", "db"]
+    );
+    assert_eq!(
+        store
+            .label_values("instance", &[Matcher::equal("job", "db")], i64::MIN, i64::MAX)
+            .unwrap(),
+        vec!["b:1"]
+    );
+    let c = store.cardinality(i64::MIN, i64::MAX, 10).unwrap();
+    assert_eq!(c.series, 4);
+    assert_eq!(c.series_by_metric[0], ("http_requests_total".to_string(), 2));
+    assert_eq!(store.series(&[Matcher::equal("job", "api")], i64::MIN, i64::MAX).unwrap().len(), 3);
+}
+
+#[test]
+fn retention_drops_old_partitions_and_their_series() {
+    let store = Store::temporary(opts()).unwrap();
+    let old = l("old_metric", &[]);
+    let new = l("new_metric", &[]);
+    store.append(&[(old.clone(), T0, 1.0)]).unwrap();
+    store.append(&[(new.clone(), T0 + 8 * 3_600_000, 1.0)]).unwrap();
+    store.maintain().unwrap();
+    assert_eq!(
+        all(&store, &[]).into_iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        vec!["new_metric{}"]
+    );
+    assert_eq!(store.series_count(), 1);
+    assert_eq!(store.label_values("__name__", &[], i64::MIN, i64::MAX).unwrap(), vec!["new_metric"]);
+}
+
+#[test]
+fn delete_series_by_matcher_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), opts()).unwrap();
+        for i in 0..30 {
+            store
+                .append(&[
+                    (l("a", &[("x", "1")]), T0 + i * 1000, 1.0),
+                    (l("a", &[("x", "2")]), T0 + i * 1000, 2.0),
+                ])
+                .unwrap();
+        }
+        assert_eq!(store.delete_series(&[Matcher::equal("x", "1")]).unwrap(), 1);
+        assert_eq!(all(&store, &[]).len(), 1);
+    }
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let got = all(&store, &[]);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1.len(), 30);
+}
+
+#[test]
+fn foreign_and_newer_directories_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let err = Store::open(dir.path(), opts()).unwrap_err();
+    assert!(matches!(err, Error::NotAStore { .. }), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    Store::open(dir.path(), opts()).unwrap().close().unwrap();
+    std::fs::write(dir.path().join("WARD_STORE"), "ward-store format 99\n").unwrap();
+    let err = Store::open(dir.path(), opts()).unwrap_err().to_string();
+    assert!(err.contains("format version 99") && err.contains("reads version 1"), "{err}");
+}
+
+#[test]
+fn limits_and_bad_input_are_clear_errors() {
+    let store = Store::temporary(StoreOptions { max_batch_samples: 2, ..opts() }).unwrap();
+    let s = l("m", &[]);
+    let err = store
+        .append(&[(s.clone(), T0, 1.0), (s.clone(), T0 + 1, 1.0), (s.clone(), T0 + 2, 1.0)])
+        .unwrap_err();
+    assert!(matches!(err, Error::BatchTooLarge { got: 3, limit: 2 }));
+    let nameless = Labels::from_pairs([("job", "x")]).unwrap();
+    let r = store.append(&[(nameless, T0, 1.0), (s.clone(), T0, 1.0)]).unwrap();
+    assert_eq!(r.accepted, 1);
+    assert_eq!(r.rejected, vec![(0, RejectReason::MissingMetricName)]);
+    store.append(&[(s.clone(), T0 + 1, 1.0)]).unwrap();
+    let err = store
+        .select_limited(&[], i64::MIN, i64::MAX, ward_store::SelectLimits { max_series: 10, max_samples: 1 })
+        .unwrap_err();
+    assert!(matches!(err, Error::TooManySamples { limit: 1 }));
+}
+
+#[test]
+fn nan_staleness_and_negative_zero_round_trip_bit_exact() {
+    let store = Store::temporary(opts()).unwrap();
+    let s = l("m", &[]);
+    let values = [f64::NAN, f64::from_bits(ward_store::STALE_NAN), -0.0, f64::INFINITY, 0.1];
+    let batch: Vec<_> = values.iter().enumerate().map(|(i, &v)| (s.clone(), T0 + i as i64, v)).collect();
+    store.append(&batch).unwrap();
+    store.compact().unwrap();
+    let got = &all(&store, &[])[0].1;
+    for (g, v) in got.iter().zip(values) {
+        assert_eq!(g.1.to_bits(), v.to_bits());
+    }
+}
