@@ -30,6 +30,9 @@ pub struct Config {
     /// Scheduler settings.
     #[serde(default)]
     pub scheduler: SchedulerConfig,
+    /// Time-series store settings.
+    #[serde(default)]
+    pub store: StoreConfig,
     /// Checks: a prober plugin run against targets on an interval.
     #[serde(default, rename = "check")]
     pub checks: Vec<CheckConfig>,
@@ -103,6 +106,75 @@ impl Default for SchedulerConfig {
     fn default() -> Self {
         Self {
             max_concurrency: default_concurrency(),
+        }
+    }
+}
+
+/// `[store]`: the embedded time-series store (in `<data_dir>/store`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Samples older than this (relative to the newest) are dropped, a day at a time.
+    #[serde(default = "default_retention", with = "humantime_serde")]
+    pub retention: Duration,
+    /// How far behind the newest sample a sample may arrive and still be merged.
+    #[serde(default = "default_ooo_window", with = "humantime_serde")]
+    pub out_of_order_window: Duration,
+    /// `"sync"`: every write is fsynced before it is acknowledged (group commit).
+    /// `"buffered"`: written to the OS at once, fsynced every `sync_interval`.
+    #[serde(default)]
+    pub durability: DurabilityConfig,
+    /// Time between syncs with `durability = "buffered"`.
+    #[serde(default = "default_sync_interval", with = "humantime_serde")]
+    pub sync_interval: Duration,
+}
+
+/// `[store] durability`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilityConfig {
+    /// fsync before acknowledging.
+    #[default]
+    Sync,
+    /// fsync on an interval.
+    Buffered,
+}
+
+fn default_retention() -> Duration {
+    Duration::from_secs(15 * 24 * 3600)
+}
+fn default_ooo_window() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_sync_interval() -> Duration {
+    Duration::from_secs(1)
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            retention: default_retention(),
+            out_of_order_window: default_ooo_window(),
+            durability: DurabilityConfig::default(),
+            sync_interval: default_sync_interval(),
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The store's options.
+    pub fn options(&self) -> ward_store::StoreOptions {
+        ward_store::StoreOptions {
+            retention: self.retention,
+            out_of_order_window: self.out_of_order_window,
+            durability: match self.durability {
+                DurabilityConfig::Sync => ward_store::Durability::Sync,
+                DurabilityConfig::Buffered => ward_store::Durability::Buffered {
+                    interval: self.sync_interval,
+                },
+            },
+            maintenance_interval: Some(self.sync_interval.min(Duration::from_secs(10))),
+            ..ward_store::StoreOptions::default()
         }
     }
 }

@@ -90,10 +90,19 @@ pub async fn run(
             .max(16),
     })?);
     let registry = Arc::new(Registry::new(metrics.clone()));
-    let store = Arc::new(Store::in_memory());
+    let store_dir = config.data_dir.join("store");
+    let store = {
+        let options = config.store.options();
+        let dir = store_dir.clone();
+        tokio::task::spawn_blocking(move || Store::open(dir, options))
+            .await
+            .map_err(|e| RunError::Io(e.to_string()))?
+            .map_err(|e| RunError::Io(format!("cannot open the store: {e}")))?
+    };
+    let store = Arc::new(store);
     let scheduler = Arc::new(Scheduler::new(
         registry.clone(),
-        store,
+        store.clone(),
         metrics.clone(),
         config.scheduler.max_concurrency,
     ));
@@ -133,13 +142,21 @@ pub async fn run(
     ready(bound, &config);
     let app = Arc::new(App {
         registry,
-        scheduler,
+        scheduler: scheduler.clone(),
         metrics,
     });
     api::serve(listener, app, shutdown)
         .await
         .map_err(|e| RunError::Io(e.to_string()))?;
     tracing::info!("shutting down");
+    // Stop the checks, then seal and sync the store so the next start replays no log.
+    scheduler.apply(&[]);
+    let flushed = tokio::task::spawn_blocking(move || store.flush()).await;
+    match flushed {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!("flushing the store at shutdown: {e}"),
+        Err(e) => tracing::error!("flushing the store at shutdown: {e}"),
+    }
     Ok(())
 }
 
@@ -202,6 +219,7 @@ fn watch_config(
                         ("plugins_dir", new.plugins_dir != current.plugins_dir),
                         ("limits", new.limits != current.limits),
                         ("scheduler", new.scheduler != current.scheduler),
+                        ("store", new.store != current.store),
                     ] {
                         if changed {
                             tracing::warn!(

@@ -305,7 +305,7 @@ impl TargetRunner {
             if failures >= BACKOFF_AFTER {
                 skip = (1u32 << (failures - BACKOFF_AFTER).min(5)).min(MAX_BACKOFF_INTERVALS) - 1;
             }
-            self.write(wall, took, &result);
+            self.write(wall, took, &result).await;
             let version = plugin.description().version.clone();
             self.update(|t| {
                 t.runs += 1;
@@ -391,7 +391,12 @@ impl TargetRunner {
         }
     }
 
-    fn write(&self, wall: SystemTime, took: Duration, result: &Result<ProbeOutcome, CallError>) {
+    async fn write(
+        &self,
+        wall: SystemTime,
+        took: Duration,
+        result: &Result<ProbeOutcome, CallError>,
+    ) {
         let ts = wall
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -422,11 +427,29 @@ impl TargetRunner {
             }
             Err(_) => push("ward_probe_plugin_error", &[], 1.0),
         }
-        if let Err(e) = self.store.append(&batch) {
-            tracing::error!(check = %self.check.name, "store append failed: {e}");
+        // Appends wait for an fsync: keep them off the async workers.
+        let store = self.store.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let r = store.append(&batch);
+            (r, store.series_count())
+        })
+        .await;
+        match written {
+            Ok((Ok(report), series)) => {
+                if report.rejected_total > 0 {
+                    tracing::warn!(
+                        check = %self.check.name,
+                        rejected = report.rejected_total,
+                        "store refused samples: {}",
+                        report.rejected.first().map(|r| r.1.to_string()).unwrap_or_default()
+                    );
+                }
+                self.metrics.store_series.set(series as i64);
+            }
+            Ok((Err(e), _)) => {
+                tracing::error!(check = %self.check.name, "store append failed: {e}")
+            }
+            Err(e) => tracing::error!(check = %self.check.name, "store append failed: {e}"),
         }
-        self.metrics
-            .store_series
-            .set(self.store.series_count() as i64);
     }
 }

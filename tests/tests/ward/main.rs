@@ -11,3 +11,4 @@ mod hostile;
 mod loading;
 mod probers;
 mod reload;
+mod storage;

@@ -174,7 +174,8 @@ fn config_reload_touches_only_what_changed() {
 async fn schedule_writes_blackbox_series_and_never_probe_success_for_plugin_failures() {
     let metrics = Arc::new(ward::metrics::Metrics::new());
     let registry = Arc::new(ward::plugin::Registry::new(metrics.clone()));
-    let store = Arc::new(ward_store::Store::in_memory());
+    let store =
+        Arc::new(ward_store::Store::temporary(ward_store::StoreOptions::default()).unwrap());
     registry.install(crate::util::load(artifacts::NOOP_V1).await);
     registry.install(crate::util::load(artifacts::TRAP).await);
     let scheduler = ward::scheduler::Scheduler::new(registry, store.clone(), metrics, 8);

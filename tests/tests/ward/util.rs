@@ -273,6 +273,13 @@ impl Ward {
         }
     }
 
+    /// SIGKILLs ward and hands back its directory (config, data, plugins) for a restart.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
     pub fn plugins_dir(&self) -> PathBuf {
         self.dir.path().join("plugins")
     }
