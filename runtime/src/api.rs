@@ -29,6 +29,8 @@ pub struct App {
     pub scheduler: Arc<Scheduler>,
     /// ward's own metrics.
     pub metrics: Arc<Metrics>,
+    /// The time-series store.
+    pub store: Arc<ward_store::Store>,
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.
@@ -87,10 +89,13 @@ fn route(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
     match path {
         "/api/v1/plugins" => success(&app.registry.statuses()),
         "/api/v1/checks" => success(&app.scheduler.statuses()),
-        "/metrics" => text(
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            app.metrics.encode(),
-        ),
+        "/metrics" => {
+            app.metrics.observe_store(&app.store.stats());
+            text(
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                app.metrics.encode(),
+            )
+        }
         "/-/healthy" => text("text/plain; charset=utf-8", "ward is Healthy.\n".into()),
         "/-/ready" => text("text/plain; charset=utf-8", "ward is Ready.\n".into()),
         _ => error(

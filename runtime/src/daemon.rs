@@ -144,6 +144,7 @@ pub async fn run(
         registry,
         scheduler: scheduler.clone(),
         metrics,
+        store: store.clone(),
     });
     api::serve(listener, app, shutdown)
         .await

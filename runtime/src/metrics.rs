@@ -55,6 +55,13 @@ pub struct Metrics {
     pub check_late: Family<Labels, Counter>,
     /// Series held by the store.
     pub store_series: Gauge,
+    /// Store figures refreshed at each scrape (head series, head bytes, partitions, WAL
+    /// bytes, disk bytes), by name.
+    store_gauges: [(&'static str, &'static str, Gauge); 5],
+    /// Samples the store accepted since start.
+    pub store_samples_appended: Counter,
+    /// Samples the store refused, by reason.
+    pub store_samples_rejected: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -79,6 +86,35 @@ impl Metrics {
             check_runs: Family::default(),
             check_late: Family::default(),
             store_series: Gauge::default(),
+            store_gauges: [
+                (
+                    "store_head_series",
+                    "Series with samples in the store's head",
+                    Gauge::default(),
+                ),
+                (
+                    "store_head_bytes",
+                    "Bytes of samples in the store's head",
+                    Gauge::default(),
+                ),
+                (
+                    "store_partitions",
+                    "Time partitions in the store",
+                    Gauge::default(),
+                ),
+                (
+                    "store_wal_bytes",
+                    "Bytes of write-ahead log since the last checkpoint",
+                    Gauge::default(),
+                ),
+                (
+                    "store_disk_bytes",
+                    "Bytes the store takes on disk",
+                    Gauge::default(),
+                ),
+            ],
+            store_samples_appended: Counter::default(),
+            store_samples_rejected: Family::default(),
             registry: Registry::default(),
         };
         registry.register("plugin_calls", "Plugin calls", m.plugin_calls.clone());
@@ -124,7 +160,44 @@ impl Metrics {
             "Series in the store",
             m.store_series.clone(),
         );
+        for (name, help, gauge) in &m.store_gauges {
+            registry.register(*name, *help, gauge.clone());
+        }
+        registry.register(
+            "store_samples_appended",
+            "Samples written to the store",
+            m.store_samples_appended.clone(),
+        );
+        registry.register(
+            "store_samples_rejected",
+            "Samples the store refused, by reason",
+            m.store_samples_rejected.clone(),
+        );
         Self { registry, ..m }
+    }
+
+    /// Copies the store's figures into the metrics (at scrape time).
+    pub fn observe_store(&self, s: &ward_store::StoreStats) {
+        self.store_series.set(s.series as i64);
+        let values = [
+            s.head_series as i64,
+            s.head_bytes as i64,
+            s.partitions as i64,
+            s.wal_bytes as i64,
+            s.disk_bytes as i64,
+        ];
+        for ((_, _, gauge), v) in self.store_gauges.iter().zip(values) {
+            gauge.set(v);
+        }
+        // The store counts from its open, as ward's counters do: add what is new.
+        let c = &self.store_samples_appended;
+        c.inc_by(s.samples_appended.saturating_sub(c.get()));
+        for (reason, &n) in &s.rejected {
+            let c = self
+                .store_samples_rejected
+                .get_or_create(&labels([("reason", reason)]));
+            c.inc_by(n.saturating_sub(c.get()));
+        }
     }
 
     /// The metrics in OpenMetrics text format.

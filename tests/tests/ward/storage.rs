@@ -1,7 +1,7 @@
 //! The real `ward` binary writing probe results into its on-disk store: what it acknowledged
 //! survives `kill -9`, and a restart on the same data directory carries on where it stopped.
 
-use crate::util::{HttpServer, Ward, eventually};
+use crate::util::{HttpServer, Ward, eventually, http_get};
 use std::time::Duration;
 use ward_store::{Matcher, Store, StoreOptions};
 use ward_tests::artifacts;
@@ -54,6 +54,15 @@ grant = {{ net = ["{addr}"] }}
         let runs = ward.target("web", 0)["runs"].as_u64().unwrap_or(0);
         (runs >= 5).then_some(())
     });
+    let (status, metrics) = http_get(ward.addr, "/metrics");
+    assert_eq!(status, 200);
+    let appended = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ward_store_samples_appended_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no ward_store_samples_appended_total in\n{metrics}"));
+    assert!(appended >= 5.0 * 3.0, "{appended}");
+    assert!(metrics.contains("ward_store_disk_bytes "), "{metrics}");
     let dir = ward.kill();
 
     let first = probe_success(&dir.path().join("data"));
