@@ -425,6 +425,28 @@ mod tests {
     }
 
     #[test]
+    fn store_settings_parse_and_bad_ones_are_named() {
+        let c = Config::parse(
+            "[store]\nretention = \"30d\"\ndurability = \"buffered\"\nsync_interval = \"2s\"\n",
+            "ward.toml",
+        )
+        .unwrap();
+        let o = c.store.options();
+        assert_eq!(o.retention, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(
+            o.durability,
+            ward_store::Durability::Buffered {
+                interval: Duration::from_secs(2)
+            }
+        );
+        let e = err("[store]\ndurability = \"sometimes\"\n");
+        assert!(e.starts_with("ward.toml:2:14"), "{e}");
+        assert!(e.contains("sometimes"), "{e}");
+        let e = err("[store]\nretention = \"forever\"\n");
+        assert!(e.contains("invalid duration \"forever\""), "{e}");
+    }
+
+    #[test]
     fn the_issue_example_parses() {
         let c = Config::parse(
             r#"
