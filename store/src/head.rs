@@ -11,7 +11,7 @@
 //! and compaction.
 
 use crate::codec::gorilla::{self, Encoder};
-use crate::keys::SeriesId;
+use crate::keys::{IdBuildHasher, SeriesId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -74,13 +74,15 @@ impl SeqAlloc {
 /// The head of every series.
 #[derive(Debug)]
 pub struct Head {
-    shards: Vec<Mutex<HashMap<SeriesId, HeadSeries>>>,
+    shards: Vec<Mutex<HashMap<SeriesId, HeadSeries, IdBuildHasher>>>,
 }
 
 impl Default for Head {
     fn default() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
         }
     }
 }
@@ -92,7 +94,7 @@ pub trait PartitionOf {
 }
 
 impl Head {
-    fn shard(&self, id: SeriesId) -> MutexGuard<'_, HashMap<SeriesId, HeadSeries>> {
+    fn shard(&self, id: SeriesId) -> MutexGuard<'_, HashMap<SeriesId, HeadSeries, IdBuildHasher>> {
         let i = (id as usize) % SHARDS;
         self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -207,35 +209,41 @@ impl Head {
     }
 
     /// Samples of `id` in `[start, end]` with the sequence that orders equal timestamps.
-    pub fn read(&self, id: SeriesId, start: i64, end: i64, out: &mut Vec<(i64, u64, f64)>) {
+    pub fn read(
+        &self,
+        id: SeriesId,
+        start: i64,
+        end: i64,
+        out: &mut Vec<(i64, u64, f64)>,
+    ) -> crate::Result<()> {
         let shard = self.shard(id);
-        let Some(s) = shard.get(&id) else { return };
+        let Some(s) = shard.get(&id) else {
+            return Ok(());
+        };
         let mut buf = Vec::new();
         for c in &s.sealed {
             if c.max_ts < start || c.min_ts > end {
                 continue;
             }
             buf.clear();
-            if crate::codec::decode(&c.bytes, &mut buf).is_ok() {
-                out.extend(
-                    buf.iter()
-                        .filter(|(t, _)| (start..=end).contains(t))
-                        .map(|&(t, v)| (t, c.seq, v)),
-                );
-            }
+            crate::codec::decode(&c.bytes, &mut buf)?;
+            out.extend(
+                buf.iter()
+                    .filter(|(t, _)| (start..=end).contains(t))
+                    .map(|&(t, v)| (t, c.seq, v)),
+            );
         }
         if let Some((_, enc)) = &s.open
             && enc.last_ts() >= start
             && enc.first_ts() <= end
         {
             buf.clear();
-            if enc.decode_into(&mut buf).is_ok() {
-                out.extend(
-                    buf.iter()
-                        .filter(|(t, _)| (start..=end).contains(t))
-                        .map(|&(t, v)| (t, SEQ_OPEN, v)),
-                );
-            }
+            enc.decode_into(&mut buf)?;
+            out.extend(
+                buf.iter()
+                    .filter(|(t, _)| (start..=end).contains(t))
+                    .map(|&(t, v)| (t, SEQ_OPEN, v)),
+            );
         }
         out.extend(
             s.ooo
@@ -243,15 +251,36 @@ impl Head {
                 .filter(|(t, _)| (start..=end).contains(t))
                 .map(|&(t, v)| (t, SEQ_OOO, v)),
         );
+        Ok(())
     }
 }
 
 /// Merges the open chunk and out-of-order buffer into sealed chunks, one per partition.
 fn seal(id: SeriesId, s: &mut HeadSeries, parts: &impl PartitionOf, seq: &SeqAlloc) {
+    if s.ooo.is_empty()
+        && let Some((pid, enc)) = s.open.take()
+    {
+        // In-order samples only: the open chunk (one partition by construction) is already
+        // the chunk to seal, byte for byte what re-encoding its samples would give.
+        s.sealed.push(Sealed {
+            id,
+            pid,
+            seq: seq.next(),
+            min_ts: enc.first_ts(),
+            max_ts: enc.last_ts(),
+            bytes: enc.to_bytes().into(),
+        });
+        return;
+    }
     let mut samples = Vec::new();
-    if let Some((_, enc)) = s.open.take() {
-        // The encoder only ever holds what it encoded itself.
-        let _ = enc.decode_into(&mut samples);
+    if let Some((_, enc)) = s.open.take()
+        && let Err(e) = enc.decode_into(&mut samples)
+    {
+        // The encoder only ever holds what it encoded itself: this is a bug, not bad input.
+        tracing::error!(
+            series = id,
+            "head chunk does not decode, its samples are lost: {e}"
+        );
     }
     let ooo = std::mem::take(&mut s.ooo);
     if samples.is_empty() && ooo.is_empty() {
@@ -261,7 +290,10 @@ fn seal(id: SeriesId, s: &mut HeadSeries, parts: &impl PartitionOf, seq: &SeqAll
     let mut rest = merged.as_slice();
     while let Some(&(t0, _)) = rest.first() {
         let pid = parts.pid(t0);
-        let n = rest.iter().take_while(|&&(t, _)| parts.pid(t) == pid).count();
+        let n = rest
+            .iter()
+            .take_while(|&&(t, _)| parts.pid(t) == pid)
+            .count();
         let (part, tail) = rest.split_at(n);
         rest = tail;
         if let Some(bytes) = gorilla::encode(part) {
@@ -329,7 +361,7 @@ mod tests {
 
     fn read(h: &Head, id: SeriesId) -> Vec<(i64, f64)> {
         let mut out = Vec::new();
-        h.read(id, i64::MIN, i64::MAX, &mut out);
+        h.read(id, i64::MIN, i64::MAX, &mut out).unwrap();
         resolve(out)
     }
 
@@ -337,12 +369,25 @@ mod tests {
     fn out_of_order_and_duplicates_merge_last_write_wins() {
         let h = Head::default();
         let seq = SeqAlloc::new(1);
-        for (t, v) in [(10, 1.0), (30, 3.0), (20, 2.0), (30, 4.0), (10, 5.0), (40, 6.0)] {
+        for (t, v) in [
+            (10, 1.0),
+            (30, 3.0),
+            (20, 2.0),
+            (30, 4.0),
+            (10, 5.0),
+            (40, 6.0),
+        ] {
             h.push(7, t, v, &Day, 120, &seq);
         }
-        assert_eq!(read(&h, 7), vec![(10, 5.0), (20, 2.0), (30, 4.0), (40, 6.0)]);
+        assert_eq!(
+            read(&h, 7),
+            vec![(10, 5.0), (20, 2.0), (30, 4.0), (40, 6.0)]
+        );
         h.seal_all(&Day, &seq);
-        assert_eq!(read(&h, 7), vec![(10, 5.0), (20, 2.0), (30, 4.0), (40, 6.0)]);
+        assert_eq!(
+            read(&h, 7),
+            vec![(10, 5.0), (20, 2.0), (30, 4.0), (40, 6.0)]
+        );
         // A later write over a sealed sample wins.
         h.push(7, 20, 9.0, &Day, 120, &seq);
         assert_eq!(read(&h, 7)[1], (20, 9.0));
@@ -356,7 +401,11 @@ mod tests {
             h.push(1, t * 100, t as f64, &Day, 4, &seq);
         }
         let sealed = h.sealed(None);
-        assert!(sealed.iter().all(|c| c.max_ts - c.min_ts < 1000 && Day.pid(c.min_ts) == c.pid));
+        assert!(
+            sealed
+                .iter()
+                .all(|c| c.max_ts - c.min_ts < 1000 && Day.pid(c.min_ts) == c.pid)
+        );
         assert_eq!(read(&h, 1).len(), 25);
         h.written(&sealed);
         assert_eq!(h.sealed(None).len(), 0);

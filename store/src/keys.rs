@@ -20,6 +20,37 @@ pub const SEP: u8 = 0xFF;
 /// The series id type.
 pub type SeriesId = u64;
 
+/// Hashes store-assigned integer keys (series ids, partition numbers) with one multiply per
+/// word instead of SipHash: clients do not choose them, so flooding resistance buys nothing,
+/// and these maps are probed for every appended sample.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_i64(&mut self, n: i64) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // The product's high bits depend on every bit of the key; tables index by the low
+        // bits (and the head's shards already split ids by their low bits).
+        self.0.rotate_left(26)
+    }
+}
+
+/// Builds [`IdHasher`]s.
+pub type IdBuildHasher = std::hash::BuildHasherDefault<IdHasher>;
+
 /// Canonical encoding of a label set: `name 0xFF value 0xFF` for each label in name order.
 pub fn canonical_labels(labels: &Labels) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
@@ -51,7 +82,7 @@ fn split_sep(buf: &[u8]) -> Result<(&[u8], &[u8])> {
     let at = buf
         .iter()
         .position(|&b| b == SEP)
-        .ok_or(corrupt("label encoding lacks a separator"))?;
+        .ok_or_else(|| corrupt("label encoding lacks a separator"))?;
     Ok((&buf[..at], &buf[at + 1..]))
 }
 
@@ -101,10 +132,14 @@ pub fn posting_value_prefix(name: &str, value: &str) -> Vec<u8> {
 
 /// Splits a posting key into name, value and id.
 pub fn parse_posting(key: &[u8]) -> Result<(&[u8], &[u8], SeriesId)> {
-    let rest = key.strip_prefix(b"p").ok_or(corrupt("not a posting key"))?;
+    let rest = key
+        .strip_prefix(b"p")
+        .ok_or_else(|| corrupt("not a posting key"))?;
     let (name, rest) = split_sep(rest)?;
     let (value, rest) = split_sep(rest)?;
-    let id: [u8; 8] = rest.try_into().map_err(|_| corrupt("posting id is not 8 bytes"))?;
+    let id: [u8; 8] = rest
+        .try_into()
+        .map_err(|_| corrupt("posting id is not 8 bytes"))?;
     Ok((name, value, u64::from_be_bytes(id)))
 }
 
@@ -121,7 +156,7 @@ pub fn parse_present(key: &[u8]) -> Result<SeriesId> {
     let id: [u8; 8] = key
         .strip_prefix(b"s")
         .and_then(|r| r.try_into().ok())
-        .ok_or(corrupt("bad presence key"))?;
+        .ok_or_else(|| corrupt("bad presence key"))?;
     Ok(u64::from_be_bytes(id))
 }
 
@@ -144,7 +179,7 @@ pub fn chunk_seq(key: &[u8]) -> Result<u64> {
     let seq: [u8; 8] = key
         .get(16..24)
         .and_then(|s| s.try_into().ok())
-        .ok_or(corrupt("chunk key is not 24 bytes"))?;
+        .ok_or_else(|| corrupt("chunk key is not 24 bytes"))?;
     Ok(u64::from_be_bytes(seq))
 }
 

@@ -9,7 +9,7 @@
 use crate::codec;
 use crate::head::{self, Head, PartitionOf, SeqAlloc};
 use crate::index::{self, storage};
-use crate::keys::{self, SeriesId};
+use crate::keys::{self, IdBuildHasher, SeriesId};
 use crate::options::{Durability, StoreOptions, ms};
 use crate::{Error, Labels, Matcher, Result, wal};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
@@ -139,7 +139,7 @@ struct Partition {
     data: Keyspace,
     index: Keyspace,
     /// Series whose index entries this process knows are written.
-    indexed: Mutex<Option<HashSet<SeriesId>>>,
+    indexed: Mutex<Option<HashSet<SeriesId, IdBuildHasher>>>,
 }
 
 #[derive(Default)]
@@ -185,6 +185,10 @@ struct Inner {
     synced: AtomicU64,
     sync_lock: Mutex<()>,
     maintenance: Mutex<()>,
+    /// Held (shared) by appends while they write sealed chunks outside the ingest lock, and
+    /// (exclusive, after the ingest lock) by deletion and retention, so that no chunk of a
+    /// deleted series or dropped partition is written back behind them.
+    chunk_writes: RwLock<()>,
     counters: Counters,
     closed: AtomicBool,
     // Last: removes a temporary store's directory after the database is dropped.
@@ -210,8 +214,11 @@ impl PartitionOf for Inner {
 /// call them through `spawn_blocking`).
 pub struct Store {
     inner: Arc<Inner>,
-    maintenance: Option<(Arc<(Mutex<bool>, Condvar)>, std::thread::JoinHandle<()>)>,
+    maintenance: Option<(Arc<StopSignal>, std::thread::JoinHandle<()>)>,
 }
+
+/// Tells the maintenance thread to stop: the flag and the condvar it waits on.
+type StopSignal = (Mutex<bool>, Condvar);
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -292,7 +299,9 @@ impl Store {
             .cache_size(opts.cache_bytes)
             .open()
             .map_err(st)?;
-        let meta = db.keyspace("meta", KeyspaceCreateOptions::default).map_err(st)?;
+        let meta = db
+            .keyspace("meta", KeyspaceCreateOptions::default)
+            .map_err(st)?;
         let series = db
             .keyspace("series", KeyspaceCreateOptions::default)
             .map_err(st)?;
@@ -350,7 +359,9 @@ impl Store {
             let name: &str = &name;
             if let Some(p) = name.strip_prefix("d_").and_then(|p| p.parse::<i64>().ok()) {
                 pids.insert(p);
-            } else if let Some(g) = name.strip_prefix("wal_").and_then(|g| g.parse::<u64>().ok())
+            } else if let Some(g) = name
+                .strip_prefix("wal_")
+                .and_then(|g| g.parse::<u64>().ok())
             {
                 generations.insert(g);
             }
@@ -389,6 +400,7 @@ impl Store {
             synced: AtomicU64::new(0),
             sync_lock: Mutex::new(()),
             maintenance: Mutex::new(()),
+            chunk_writes: RwLock::new(()),
             counters: Counters::default(),
             closed: AtomicBool::new(false),
             db,
@@ -396,22 +408,32 @@ impl Store {
             _temp: temp,
         };
         inner.recover(&generations)?;
+        let path_for_thread = inner.path.clone();
         let inner = Arc::new(inner);
-        let maintenance = inner.opts.maintenance_interval.map(|every| {
+        let sync_every = match inner.opts.durability {
+            Durability::Buffered { interval } => Some(interval),
+            Durability::Sync => None,
+        };
+        let maintenance = if inner.opts.maintenance_interval.is_some() || sync_every.is_some() {
             let stop = Arc::new((Mutex::new(false), Condvar::new()));
-            let handle = {
+            let thread = {
                 let inner = inner.clone();
                 let stop = stop.clone();
+                let every = inner.opts.maintenance_interval;
                 std::thread::Builder::new()
                     .name("ward-store-maint".into())
-                    .spawn(move || maintenance_loop(&inner, &stop, every))
+                    .spawn(move || maintenance_loop(&inner, &stop, every, sync_every))
+                    .map_err(|source| Error::Io {
+                        what: "cannot start the maintenance thread for",
+                        path: path_for_thread,
+                        source,
+                    })?
             };
-            handle.ok().map(|h| (stop, h))
-        });
-        Ok(Self {
-            inner,
-            maintenance: maintenance.flatten(),
-        })
+            Some((stop, thread))
+        } else {
+            None
+        };
+        Ok(Self { inner, maintenance })
     }
 
     /// Appends a batch of `(labels, timestamp ms, value)` and returns once it is durable (see
@@ -517,10 +539,12 @@ impl Store {
     }
 
     /// Flushes, re-packs every closed partition (older than the out-of-order window) into
-    /// cold blocks and compacts its LSM trees.
+    /// cold blocks and compacts its LSM trees, then writes every keyspace's memtable to a
+    /// table so that fjall can drop the journal files they kept alive.
     pub fn compact(&self) -> Result<()> {
         self.flush()?;
-        self.inner.compact_closed(true)
+        self.inner.compact_closed(true)?;
+        self.inner.flush_memtables()
     }
 
     /// One round of background maintenance: sync (buffered mode), checkpoint when due,
@@ -565,20 +589,41 @@ impl Drop for Store {
     }
 }
 
-fn maintenance_loop(inner: &Inner, stop: &(Mutex<bool>, Condvar), every: Duration) {
+/// Syncs the journal every `sync_every` (buffered durability) and runs maintenance every
+/// `every`, until stopped.
+fn maintenance_loop(
+    inner: &Inner,
+    stop: &StopSignal,
+    every: Option<Duration>,
+    sync_every: Option<Duration>,
+) {
+    let tick = match (every, sync_every) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => return,
+    };
+    let mut last_maintenance = Instant::now();
     loop {
         {
             let guard = stop.0.lock().unwrap_or_else(|e| e.into_inner());
             let (guard, _) = stop
                 .1
-                .wait_timeout_while(guard, every, |stopped| !*stopped)
+                .wait_timeout_while(guard, tick, |stopped| !*stopped)
                 .unwrap_or_else(|e| e.into_inner());
             if *guard {
                 return;
             }
         }
-        if let Err(e) = inner.maintain() {
-            tracing::error!(path = %inner.path.display(), "store maintenance failed: {e}");
+        if sync_every.is_some()
+            && let Err(e) = inner.sync_all()
+        {
+            tracing::error!(path = %inner.path.display(), "store sync failed: {e}");
+        }
+        if every.is_some_and(|every| last_maintenance.elapsed() >= every) {
+            last_maintenance = Instant::now();
+            if let Err(e) = inner.maintain() {
+                tracing::error!(path = %inner.path.display(), "store maintenance failed: {e}");
+            }
         }
     }
 }
@@ -588,9 +633,8 @@ fn open_partition(db: &Database, path: &Path, pid: i64) -> Result<Partition> {
     // Chunks are compressed by the store itself: fjall's LZ4 would only cost time.
     let data = db
         .keyspace(&format!("d_{pid}"), || {
-            KeyspaceCreateOptions::default().data_block_compression_policy(
-                fjall::config::CompressionPolicy::disabled(),
-            )
+            KeyspaceCreateOptions::default()
+                .data_block_compression_policy(fjall::config::CompressionPolicy::disabled())
         })
         .map_err(st)?;
     let index = db
@@ -621,7 +665,12 @@ impl Inner {
     }
 
     fn partition(&self, pid: i64) -> Result<Arc<Partition>> {
-        if let Some(p) = self.parts.read().unwrap_or_else(|e| e.into_inner()).get(&pid) {
+        if let Some(p) = self
+            .parts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&pid)
+        {
             return Ok(p.clone());
         }
         let mut parts = self.parts.write().unwrap_or_else(|e| e.into_inner());
@@ -630,7 +679,7 @@ impl Inner {
         }
         let p = Arc::new(open_partition(&self.db, &self.path, pid)?);
         // A new partition has an empty index.
-        *p.indexed.lock().unwrap_or_else(|e| e.into_inner()) = Some(HashSet::new());
+        *p.indexed.lock().unwrap_or_else(|e| e.into_inner()) = Some(HashSet::default());
         parts.insert(pid, p.clone());
         Ok(p)
     }
@@ -689,7 +738,8 @@ impl Inner {
                 self.reserve_seq(&mut ingest, samples.len() as u64 * 2 + 16)?;
                 for &(id, ts, value) in &samples {
                     self.note_time(ts);
-                    self.head.push(id, ts, value, self, self.opts.chunk_samples, &self.seq);
+                    self.head
+                        .push(id, ts, value, self, self.opts.chunk_samples, &self.seq);
                 }
                 replayed += samples.len();
                 ingest.wal_bytes += v.len() as u64;
@@ -740,7 +790,7 @@ impl Inner {
             let mut wb = self.db.batch();
             let mut new_series: Vec<(Arc<Labels>, SeriesId)> = Vec::new();
             let mut new_index: Vec<(Arc<Partition>, SeriesId)> = Vec::new();
-            let mut seen_index: HashSet<(i64, SeriesId)> = HashSet::new();
+            let mut seen_index: HashSet<(i64, SeriesId), IdBuildHasher> = HashSet::default();
             let mut next_series = ingest.next_series;
             {
                 let dict = self.dict();
@@ -766,7 +816,11 @@ impl Inner {
                             let id = next_series;
                             next_series += 1;
                             let canonical = keys::canonical_labels(labels);
-                            wb.insert(&self.series, keys::dict_by_labels(&canonical), id.to_be_bytes());
+                            wb.insert(
+                                &self.series,
+                                keys::dict_by_labels(&canonical),
+                                id.to_be_bytes(),
+                            );
                             wb.insert(&self.series, keys::dict_by_id(id), canonical);
                             new_series.push((Arc::new(labels.clone()), id));
                             local.insert(labels, id);
@@ -836,6 +890,7 @@ impl Inner {
             (self.written.fetch_add(1, Ordering::SeqCst) + 1, touched)
         };
         if !touched.is_empty() {
+            let _writing = self.chunk_writes.read().unwrap_or_else(|e| e.into_inner());
             self.write_sealed(Some(&touched))?;
         }
         match self.opts.durability {
@@ -917,7 +972,9 @@ impl Inner {
             .map(|n| n.to_string())
             .collect();
         for name in names {
-            if let Some(g) = name.strip_prefix("wal_").and_then(|g| g.parse::<u64>().ok())
+            if let Some(g) = name
+                .strip_prefix("wal_")
+                .and_then(|g| g.parse::<u64>().ok())
                 && g <= old_generation
             {
                 let ks = if g == old_generation {
@@ -967,11 +1024,11 @@ impl Inner {
         if !due {
             return Ok(());
         }
-        {
-            // Seal the head so that nothing of an expiring partition stays in memory.
-            let mut ingest = self.lock_ingest()?;
-            self.checkpoint(&mut ingest)?;
-        }
+        // Seal the head so that nothing of an expiring partition stays in memory, and keep
+        // appends from writing chunks until the partitions are gone.
+        let mut ingest = self.lock_ingest()?;
+        let _no_writes = self.chunk_writes.write().unwrap_or_else(|e| e.into_inner());
+        self.checkpoint(&mut ingest)?;
         let expired: Vec<Arc<Partition>> = {
             let mut parts = self.parts.write().unwrap_or_else(|e| e.into_inner());
             let gone: Vec<i64> = parts
@@ -994,8 +1051,12 @@ impl Inner {
         for p in expired {
             // fjall removes the folders once the last handle (a reader's, say) is dropped.
             self.db.delete_keyspace(p.data.clone()).map_err(self.st())?;
-            self.db.delete_keyspace(p.index.clone()).map_err(self.st())?;
+            self.db
+                .delete_keyspace(p.index.clone())
+                .map_err(self.st())?;
         }
+        drop(_no_writes);
+        drop(ingest);
         self.prune_dictionary()
     }
 
@@ -1075,6 +1136,26 @@ impl Inner {
         Ok(())
     }
 
+    /// Writes the memtable of every keyspace to a table when fjall holds sealed journal
+    /// files: it keeps each one (WAL records included, up to its 512 MiB journal limit) until
+    /// every keyspace written in it is flushed, and deletes it then. The active journal
+    /// cannot be dropped, so with none sealed there is nothing to gain.
+    fn flush_memtables(&self) -> Result<()> {
+        if self.db.journal_count() <= 1 {
+            return Ok(());
+        }
+        let _ingest = self.lock_ingest()?;
+        let mut keyspaces = vec![self.meta.clone(), self.series.clone()];
+        for p in self.partitions(i64::MIN, i64::MAX) {
+            keyspaces.push(p.data.clone());
+            keyspaces.push(p.index.clone());
+        }
+        for ks in keyspaces {
+            ks.rotate_memtable_and_wait().map_err(self.st())?;
+        }
+        Ok(())
+    }
+
     fn compact_partition(&self, p: &Partition) -> Result<()> {
         let ids = index::all_ids(&p.index, &self.path)?;
         let mut wb = self.db.batch();
@@ -1135,6 +1216,7 @@ impl Inner {
 
     fn delete_series(&self, matchers: &[Matcher]) -> Result<usize> {
         let mut ingest = self.lock_ingest()?;
+        let _no_writes = self.chunk_writes.write().unwrap_or_else(|e| e.into_inner());
         // The WAL must not resurrect what is deleted: checkpoint first, under the same lock.
         self.checkpoint(&mut ingest)?;
         let ids = self.matching_ids(matchers, i64::MIN, i64::MAX)?;
@@ -1212,7 +1294,7 @@ impl Inner {
             // Head first, disk second: a chunk moving from one to the other in between is
             // then seen twice (and merged), never missed.
             let mut samples = Vec::new();
-            self.head.read(id, start, end, &mut samples);
+            self.head.read(id, start, end, &mut samples)?;
             for p in &parts {
                 let lo = keys::chunk(id, i64::MIN, 0);
                 let hi = keys::chunk(id, end, u64::MAX);
@@ -1323,7 +1405,11 @@ impl Inner {
             partitions: self.parts.read().unwrap_or_else(|e| e.into_inner()).len(),
             samples_appended: c.appended.load(Ordering::Relaxed),
             rejected,
-            wal_bytes: self.ingest.lock().unwrap_or_else(|e| e.into_inner()).wal_bytes,
+            wal_bytes: self
+                .ingest
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .wal_bytes,
             disk_bytes: self.db.disk_space().unwrap_or(0),
             min_time: min_pid.map(|p| p.saturating_mul(self.partition_ms)),
             max_time: (max != i64::MIN).then_some(max),

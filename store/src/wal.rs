@@ -5,10 +5,10 @@
 //! `wal_<generation>` keyspace; a checkpoint seals the head into chunks, starts a new generation
 //! and drops the old keyspaces whole.
 
+use crate::Result;
 use crate::codec::varint;
 use crate::codec::{corrupt, corrupt_owned};
 use crate::keys::SeriesId;
-use crate::Result;
 
 /// Encodes samples as one record.
 pub fn encode(samples: &[(SeriesId, i64, f64)]) -> Vec<u8> {
@@ -41,7 +41,7 @@ pub fn decode(mut buf: &[u8]) -> Result<Vec<(SeriesId, i64, f64)>> {
         prev = prev.wrapping_add(varint::get_i64(&mut buf)?);
         let (v, rest) = buf
             .split_first_chunk::<8>()
-            .ok_or(corrupt("WAL record is truncated"))?;
+            .ok_or_else(|| corrupt("WAL record is truncated"))?;
         buf = rest;
         out.push((id, prev, f64::from_bits(u64::from_le_bytes(*v))));
     }

@@ -1,6 +1,8 @@
 //! The store's behaviour through its public API: durability across reopen, out-of-order
 //! merging, windows, retention, deletion, labels, format checks.
 
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 use ward_store::{Error, Labels, MatchOp, Matcher, RejectReason, Store, StoreOptions};
 
@@ -36,7 +38,9 @@ fn all(store: &Store, m: &[Matcher]) -> Vec<(String, Vec<(i64, f64)>)> {
 fn samples_survive_reopen_flush_and_compaction() {
     let dir = tempfile::tempdir().unwrap();
     let series = l("node_cpu_seconds_total", &[("cpu", "0"), ("mode", "idle")]);
-    let expected: Vec<(i64, f64)> = (0..1000).map(|i| (T0 + i * 15_000, i as f64 * 0.25)).collect();
+    let expected: Vec<(i64, f64)> = (0..1000)
+        .map(|i| (T0 + i * 15_000, i as f64 * 0.25))
+        .collect();
     {
         let store = Store::open(dir.path(), opts()).unwrap();
         for chunk in expected.chunks(37) {
@@ -46,14 +50,25 @@ fn samples_survive_reopen_flush_and_compaction() {
         // Dropped without close: the WAL must bring back the head.
     }
     let store = Store::open(dir.path(), opts()).unwrap();
-    assert_eq!(all(&store, &[]), vec![(series.to_string(), expected.clone())]);
+    assert_eq!(
+        all(&store, &[]),
+        vec![(series.to_string(), expected.clone())]
+    );
     store.flush().unwrap();
     store.compact().unwrap();
-    assert_eq!(all(&store, &[]), vec![(series.to_string(), expected.clone())]);
+    assert_eq!(
+        all(&store, &[]),
+        vec![(series.to_string(), expected.clone())]
+    );
     store.close().unwrap();
     let store = Store::open(dir.path(), opts()).unwrap();
-    assert_eq!(all(&store, &[]), vec![(series.to_string(), expected.clone())]);
-    let mid = store.select(&[], T0 + 15_000 * 10, T0 + 15_000 * 19).unwrap();
+    assert_eq!(
+        all(&store, &[]),
+        vec![(series.to_string(), expected.clone())]
+    );
+    let mid = store
+        .select(&[], T0 + 15_000 * 10, T0 + 15_000 * 19)
+        .unwrap();
     assert_eq!(mid[0].samples, expected[10..20].to_vec());
 }
 
@@ -88,14 +103,20 @@ fn matchers_and_label_apis() {
         (l("up", &[("job", "api"), ("instance", "a:1")]), T0, 1.0),
         (l("up", &[("job", "db"), ("instance", "b:1")]), T0, 0.0),
         (l("http_requests_total", &[("job", "api")]), T0, 5.0),
-        (l("http_requests_total", &[("job", "api"), ("code", "500")]), T0, 1.0),
+        (
+            l("http_requests_total", &[("job", "api"), ("code", "500")]),
+            T0,
+            1.0,
+        ),
     ];
     store.append(&batch).unwrap();
-    let names = |m: &[Matcher]| -> Vec<String> {
-        all(&store, m).into_iter().map(|(n, _)| n).collect()
-    };
+    let names =
+        |m: &[Matcher]| -> Vec<String> { all(&store, m).into_iter().map(|(n, _)| n).collect() };
     assert_eq!(
-        names(&[Matcher::equal("__name__", "up"), Matcher::new("job", MatchOp::NotEqual, "db").unwrap()]),
+        names(&[
+            Matcher::equal("__name__", "up"),
+            Matcher::new("job", MatchOp::NotEqual, "db").unwrap()
+        ]),
         vec!["up{instance=\"a:1\", job=\"api\"}"]
     );
     assert_eq!(
@@ -104,7 +125,10 @@ fn matchers_and_label_apis() {
     );
     // A missing label matches the empty string.
     assert_eq!(
-        names(&[Matcher::equal("__name__", "http_requests_total"), Matcher::equal("code", "")]),
+        names(&[
+            Matcher::equal("__name__", "http_requests_total"),
+            Matcher::equal("code", "")
+        ]),
         vec!["http_requests_total{job=\"api\"}"]
     );
     assert_eq!(
@@ -121,14 +145,28 @@ fn matchers_and_label_apis() {
     );
     assert_eq!(
         store
-            .label_values("instance", &[Matcher::equal("job", "db")], i64::MIN, i64::MAX)
+            .label_values(
+                "instance",
+                &[Matcher::equal("job", "db")],
+                i64::MIN,
+                i64::MAX
+            )
             .unwrap(),
         vec!["b:1"]
     );
     let c = store.cardinality(i64::MIN, i64::MAX, 10).unwrap();
     assert_eq!(c.series, 4);
-    assert_eq!(c.series_by_metric[0], ("http_requests_total".to_string(), 2));
-    assert_eq!(store.series(&[Matcher::equal("job", "api")], i64::MIN, i64::MAX).unwrap().len(), 3);
+    assert_eq!(
+        c.series_by_metric[0],
+        ("http_requests_total".to_string(), 2)
+    );
+    assert_eq!(
+        store
+            .series(&[Matcher::equal("job", "api")], i64::MIN, i64::MAX)
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 #[test]
@@ -137,14 +175,24 @@ fn retention_drops_old_partitions_and_their_series() {
     let old = l("old_metric", &[]);
     let new = l("new_metric", &[]);
     store.append(&[(old.clone(), T0, 1.0)]).unwrap();
-    store.append(&[(new.clone(), T0 + 8 * 3_600_000, 1.0)]).unwrap();
+    store
+        .append(&[(new.clone(), T0 + 8 * 3_600_000, 1.0)])
+        .unwrap();
     store.maintain().unwrap();
     assert_eq!(
-        all(&store, &[]).into_iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        all(&store, &[])
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect::<Vec<_>>(),
         vec!["new_metric{}"]
     );
     assert_eq!(store.series_count(), 1);
-    assert_eq!(store.label_values("__name__", &[], i64::MIN, i64::MAX).unwrap(), vec!["new_metric"]);
+    assert_eq!(
+        store
+            .label_values("__name__", &[], i64::MIN, i64::MAX)
+            .unwrap(),
+        vec!["new_metric"]
+    );
 }
 
 #[test]
@@ -180,24 +228,45 @@ fn foreign_and_newer_directories_are_refused_with_a_reason() {
     Store::open(dir.path(), opts()).unwrap().close().unwrap();
     std::fs::write(dir.path().join("WARD_STORE"), "ward-store format 99\n").unwrap();
     let err = Store::open(dir.path(), opts()).unwrap_err().to_string();
-    assert!(err.contains("format version 99") && err.contains("reads version 1"), "{err}");
+    assert!(
+        err.contains("format version 99") && err.contains("reads version 1"),
+        "{err}"
+    );
 }
 
 #[test]
 fn limits_and_bad_input_are_clear_errors() {
-    let store = Store::temporary(StoreOptions { max_batch_samples: 2, ..opts() }).unwrap();
+    let store = Store::temporary(StoreOptions {
+        max_batch_samples: 2,
+        ..opts()
+    })
+    .unwrap();
     let s = l("m", &[]);
     let err = store
-        .append(&[(s.clone(), T0, 1.0), (s.clone(), T0 + 1, 1.0), (s.clone(), T0 + 2, 1.0)])
+        .append(&[
+            (s.clone(), T0, 1.0),
+            (s.clone(), T0 + 1, 1.0),
+            (s.clone(), T0 + 2, 1.0),
+        ])
         .unwrap_err();
     assert!(matches!(err, Error::BatchTooLarge { got: 3, limit: 2 }));
     let nameless = Labels::from_pairs([("job", "x")]).unwrap();
-    let r = store.append(&[(nameless, T0, 1.0), (s.clone(), T0, 1.0)]).unwrap();
+    let r = store
+        .append(&[(nameless, T0, 1.0), (s.clone(), T0, 1.0)])
+        .unwrap();
     assert_eq!(r.accepted, 1);
     assert_eq!(r.rejected, vec![(0, RejectReason::MissingMetricName)]);
     store.append(&[(s.clone(), T0 + 1, 1.0)]).unwrap();
     let err = store
-        .select_limited(&[], i64::MIN, i64::MAX, ward_store::SelectLimits { max_series: 10, max_samples: 1 })
+        .select_limited(
+            &[],
+            i64::MIN,
+            i64::MAX,
+            ward_store::SelectLimits {
+                max_series: 10,
+                max_samples: 1,
+            },
+        )
         .unwrap_err();
     assert!(matches!(err, Error::TooManySamples { limit: 1 }));
 }
@@ -206,8 +275,18 @@ fn limits_and_bad_input_are_clear_errors() {
 fn nan_staleness_and_negative_zero_round_trip_bit_exact() {
     let store = Store::temporary(opts()).unwrap();
     let s = l("m", &[]);
-    let values = [f64::NAN, f64::from_bits(ward_store::STALE_NAN), -0.0, f64::INFINITY, 0.1];
-    let batch: Vec<_> = values.iter().enumerate().map(|(i, &v)| (s.clone(), T0 + i as i64, v)).collect();
+    let values = [
+        f64::NAN,
+        f64::from_bits(ward_store::STALE_NAN),
+        -0.0,
+        f64::INFINITY,
+        0.1,
+    ];
+    let batch: Vec<_> = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (s.clone(), T0 + i as i64, v))
+        .collect();
     store.append(&batch).unwrap();
     store.compact().unwrap();
     let got = &all(&store, &[])[0].1;

@@ -144,12 +144,16 @@ pub fn decode_body(header: &Header, body: &[u8], out: &mut Vec<(i64, f64)>) -> R
     if prev != header.max_ts {
         return Err(corrupt("block ends at a timestamp its header does not say"));
     }
-    let (&mode, rest) = r.split_first().ok_or(corrupt("block has no values"))?;
+    let (&mode, rest) = r
+        .split_first()
+        .ok_or_else(|| corrupt("block has no values"))?;
     r = rest;
     out.reserve(header.count);
     match mode {
         VALUES_DECIMAL_DELTA | VALUES_DECIMAL_DELTA2 => {
-            let (&exp, rest) = r.split_first().ok_or(corrupt("block has no exponent"))?;
+            let (&exp, rest) = r
+                .split_first()
+                .ok_or_else(|| corrupt("block has no exponent"))?;
             r = rest;
             if u32::from(exp) > MAX_EXP {
                 return Err(corrupt("block exponent out of range"));
@@ -179,13 +183,17 @@ pub fn decode_body(header: &Header, body: &[u8], out: &mut Vec<(i64, f64)>) -> R
             for &t in &ts {
                 let (word, rest) = r
                     .split_first_chunk::<8>()
-                    .ok_or(corrupt("block values are truncated"))?;
+                    .ok_or_else(|| corrupt("block values are truncated"))?;
                 r = rest;
                 prev ^= u64::from_be_bytes(*word);
                 out.push((t, f64::from_bits(prev)));
             }
         }
-        m => return Err(super::corrupt_owned(format!("unknown block value mode {m}"))),
+        m => {
+            return Err(super::corrupt_owned(format!(
+                "unknown block value mode {m}"
+            )));
+        }
     }
     Ok(())
 }

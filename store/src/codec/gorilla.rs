@@ -173,11 +173,11 @@ pub fn decode_body(header: &Header, body: &[u8], out: &mut Vec<(i64, f64)>) -> R
         let dod = if r.read(1)? == 0 {
             0
         } else if r.read(1)? == 0 {
-            sign_extend(r.read(14)?, 14)
+            bucket_value(r.read(14)?, 14)
         } else if r.read(1)? == 0 {
-            sign_extend(r.read(17)?, 17)
+            bucket_value(r.read(17)?, 17)
         } else if r.read(1)? == 0 {
-            sign_extend(r.read(20)?, 20)
+            bucket_value(r.read(20)?, 20)
         } else {
             r.read(64)? as i64
         };
@@ -190,7 +190,7 @@ pub fn decode_body(header: &Header, body: &[u8], out: &mut Vec<(i64, f64)>) -> R
                 let sig = if sig == 0 { 64 } else { sig };
                 trailing = 64u8
                     .checked_sub(leading + sig)
-                    .ok_or(corrupt("gorilla value window out of range"))?;
+                    .ok_or_else(|| corrupt("gorilla value window out of range"))?;
             }
             let sig = 64 - leading - trailing;
             value ^= r.read(sig)? << trailing;
@@ -198,14 +198,24 @@ pub fn decode_body(header: &Header, body: &[u8], out: &mut Vec<(i64, f64)>) -> R
         out.push((ts, f64::from_bits(value)));
     }
     if ts != header.max_ts {
-        return Err(corrupt("gorilla chunk ends at a timestamp its header does not say"));
+        return Err(corrupt(
+            "gorilla chunk ends at a timestamp its header does not say",
+        ));
     }
     Ok(())
 }
 
-fn sign_extend(v: u64, bits: u32) -> i64 {
-    let shift = 64 - bits;
-    ((v << shift) as i64) >> shift
+/// A delta-of-delta from its `bits`-bit bucket. The encoder puts `-(2^(bits-1) - 1) ..=
+/// 2^(bits-1)` in a bucket (Prometheus's ranges), not the two's-complement range, so the top
+/// value `2^(bits-1)` (8192, 65536, 524288) is positive: plain sign extension would turn it
+/// into `-2^(bits-1)`.
+fn bucket_value(v: u64, bits: u32) -> i64 {
+    let v = v as i64;
+    if v > 1 << (bits - 1) {
+        v - (1 << bits)
+    } else {
+        v
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -252,7 +262,7 @@ impl<'a> BitReader<'a> {
             let byte = *self
                 .buf
                 .get(self.pos / 8)
-                .ok_or(corrupt("gorilla chunk is truncated"))?;
+                .ok_or_else(|| corrupt("gorilla chunk is truncated"))?;
             let offset = (self.pos % 8) as u8;
             let avail = 8 - offset;
             let take = avail.min(n);
@@ -303,6 +313,19 @@ mod tests {
             (i64::MAX - 1, f64::MAX),
             (i64::MAX, 0.1),
         ];
+        round_trip(&samples);
+    }
+
+    #[test]
+    fn delta_of_delta_bucket_edges_round_trip() {
+        // Deltas whose delta-of-deltas are 8192, -8191, 65536, -65535, 524288, -524287: both
+        // ends of the 14-, 17- and 20-bit buckets.
+        let mut t = 1_700_000_000_000i64;
+        let mut samples = vec![(t, 0.0)];
+        for d in [8_192, 1, 65_537, 2, 524_290, 3] {
+            t += d;
+            samples.push((t, d as f64));
+        }
         round_trip(&samples);
     }
 

@@ -42,7 +42,7 @@ impl Header {
 
     /// Reads a header, returning it and the body that follows.
     pub fn read(buf: &[u8]) -> Result<(Self, &[u8])> {
-        let (&tag, mut rest) = buf.split_first().ok_or(corrupt("empty chunk"))?;
+        let (&tag, mut rest) = buf.split_first().ok_or_else(|| corrupt("empty chunk"))?;
         let count = varint::get_u64(&mut rest)? as usize;
         let min_ts = varint::get_i64(&mut rest)?;
         let span = varint::get_u64(&mut rest)?;

@@ -32,7 +32,9 @@ pub fn get_u64(buf: &mut &[u8]) -> Result<u64> {
     let mut v = 0u64;
     let mut shift = 0u32;
     loop {
-        let (&b, rest) = buf.split_first().ok_or(corrupt("truncated varint"))?;
+        let (&b, rest) = buf
+            .split_first()
+            .ok_or_else(|| corrupt("truncated varint"))?;
         *buf = rest;
         if shift == 63 && b > 1 {
             return Err(corrupt("varint overflows 64 bits"));
