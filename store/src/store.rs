@@ -12,7 +12,7 @@ use crate::index::{self, storage};
 use crate::keys::{self, IdBuildHasher, SeriesId};
 use crate::options::{Durability, StoreOptions, ms};
 use crate::{Error, Labels, Matcher, Result, wal};
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -542,6 +542,13 @@ impl Store {
     /// cold blocks and compacts its LSM trees, then writes every keyspace's memtable to a
     /// table so that fjall can drop the journal files they kept alive.
     pub fn compact(&self) -> Result<()> {
+        // One compaction at a time: the maintenance thread's and this one would do the
+        // same work twice.
+        let _one = self
+            .inner
+            .maintenance
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         self.flush()?;
         self.inner.compact_closed(true)?;
         self.inner.flush_memtables()
@@ -1168,7 +1175,8 @@ impl Inner {
             let mut samples = Vec::new();
             let mut blocks = 0;
             let mut buf = Vec::new();
-            for kv in p.data.range(lo..=hi) {
+            let snap = self.db.snapshot();
+            for kv in snap.range(&p.data, lo..=hi) {
                 let (k, v) = kv.into_inner().map_err(self.st())?;
                 let seq = keys::chunk_seq(&k)?;
                 if v.first() == Some(&codec::TAG_BLOCK) {
@@ -1295,10 +1303,14 @@ impl Inner {
             // then seen twice (and merged), never missed.
             let mut samples = Vec::new();
             self.head.read(id, start, end, &mut samples)?;
+            // fjall's keyspace iterators read the latest data, so a compaction committing
+            // mid-scan could hide both the chunks it removes and the block it adds: read
+            // through a snapshot taken after the head.
+            let snap = self.db.snapshot();
             for p in &parts {
                 let lo = keys::chunk(id, i64::MIN, 0);
                 let hi = keys::chunk(id, end, u64::MAX);
-                for kv in p.data.range(lo..=hi) {
+                for kv in snap.range(&p.data, lo..=hi) {
                     let (k, v) = kv.into_inner().map_err(self.st())?;
                     let (h, _) = codec::Header::read(&v)?;
                     if h.max_ts < start {

@@ -431,19 +431,6 @@ fn reader(store: &Store, written: &[Written], done: &AtomicBool) -> usize {
                 "writer {w}: version {ver} at {t} not written (yet)"
             );
         }
-        let missing: Vec<i64> = before.keys().copied().filter(|t| !seen.contains_key(t)).collect();
-        if !missing.is_empty() {
-            let again = store
-                .select(&[Matcher::equal("w", w.to_string())], i64::MIN, i64::MAX)
-                .unwrap();
-            let again: BTreeMap<i64, f64> = again.first().map(|s| s.samples.iter().copied().collect()).unwrap_or_default();
-            eprintln!(
-                "DIAG writer {w}: seen {} of {} acked; missing {} (first {:?} last {:?}); re-read finds {} of them; seen range {:?}..{:?}",
-                seen.len(), before.len(), missing.len(), missing.first(), missing.last(),
-                missing.iter().filter(|t| again.contains_key(t)).count(),
-                seen.keys().next(), seen.keys().last()
-            );
-        }
         for &t in before.keys() {
             assert!(
                 seen.contains_key(&t),
