@@ -66,7 +66,7 @@ impl Default for StoreOptions {
             checkpoint_bytes: 64 * 1024 * 1024,
             checkpoint_interval: Duration::from_secs(15 * 60),
             maintenance_interval: Some(Duration::from_secs(10)),
-            zstd_level: 5,
+            zstd_level: 9,
             cache_bytes: 64 * 1024 * 1024,
         }
     }

@@ -372,7 +372,7 @@ impl Store {
         }
         let generation = generations.last().copied().unwrap_or(0);
         let wal = db
-            .keyspace(&format!("wal_{generation}"), KeyspaceCreateOptions::default)
+            .keyspace(&format!("wal_{generation}"), small_memtable)
             .map_err(st)?;
 
         let inner = Inner {
@@ -635,17 +635,23 @@ fn maintenance_loop(
     }
 }
 
+/// Keyspace options with a 16 MiB memtable (fjall's default is 64 MiB): WAL records and fresh
+/// chunks leave memory for tables sooner, which bounds the store's resident memory.
+fn small_memtable() -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default().max_memtable_size(16 << 20)
+}
+
 fn open_partition(db: &Database, path: &Path, pid: i64) -> Result<Partition> {
     let st = |e| storage(path, e);
     // Chunks are compressed by the store itself: fjall's LZ4 would only cost time.
     let data = db
         .keyspace(&format!("d_{pid}"), || {
-            KeyspaceCreateOptions::default()
+            small_memtable()
                 .data_block_compression_policy(fjall::config::CompressionPolicy::disabled())
         })
         .map_err(st)?;
     let index = db
-        .keyspace(&format!("i_{pid}"), KeyspaceCreateOptions::default)
+        .keyspace(&format!("i_{pid}"), small_memtable)
         .map_err(st)?;
     Ok(Partition {
         pid,
@@ -737,7 +743,7 @@ impl Inner {
         for &g in generations {
             let ks = self
                 .db
-                .keyspace(&format!("wal_{g}"), KeyspaceCreateOptions::default)
+                .keyspace(&format!("wal_{g}"), small_memtable)
                 .map_err(self.st())?;
             for kv in ks.iter() {
                 let (_, v) = kv.into_inner().map_err(self.st())?;
@@ -960,7 +966,7 @@ impl Inner {
         let next = ingest.generation + 1;
         let wal = self
             .db
-            .keyspace(&format!("wal_{next}"), KeyspaceCreateOptions::default)
+            .keyspace(&format!("wal_{next}"), small_memtable)
             .map_err(self.st())?;
         let old = std::mem::replace(&mut ingest.wal, wal);
         let old_generation = ingest.generation;
@@ -994,6 +1000,15 @@ impl Inner {
                 self.db.delete_keyspace(ks).map_err(self.st())?;
             }
         }
+        // fjall keeps a journal file until every keyspace written in it has flushed its
+        // memtable; without this the dropped WAL would linger on disk as journal (up to
+        // fjall's 512 MiB limit). The flushes run on fjall's workers.
+        for p in self.partitions(i64::MIN, i64::MAX) {
+            p.data.rotate_memtable().map_err(self.st())?;
+            p.index.rotate_memtable().map_err(self.st())?;
+        }
+        self.series.rotate_memtable().map_err(self.st())?;
+        self.meta.rotate_memtable().map_err(self.st())?;
         Ok(())
     }
 

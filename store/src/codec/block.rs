@@ -26,12 +26,14 @@ pub fn encode(samples: &[(i64, f64)], zstd_level: i32) -> Result<Option<Vec<u8>>
     let mut body = Vec::with_capacity(samples.len() * 3);
     let mut prev_ts = first;
     let mut prev_delta = 0i64;
+    let mut dods = Vec::with_capacity(samples.len());
     for &(ts, _) in &samples[1..] {
         let delta = ts.wrapping_sub(prev_ts);
-        varint::put_i64(&mut body, delta.wrapping_sub(prev_delta));
+        dods.push(zigzag(delta.wrapping_sub(prev_delta)));
         prev_delta = delta;
         prev_ts = ts;
     }
+    put_planes(&mut body, &dods);
     encode_values(samples, &mut body);
     let compressed = zstd::bulk::compress(&body, zstd_level)
         .map_err(|e| crate::Error::Corrupt(format!("zstd compression failed: {e}")))?;
@@ -54,6 +56,7 @@ fn encode_values(samples: &[(i64, f64)], out: &mut Vec<u8>) {
         let d1_as_i: Vec<i64> = deltas(&mantissas).collect();
         let d2: Vec<u64> = deltas(&d1_as_i).map(zigzag).collect();
         let size = |v: &[u64]| v.iter().map(|&x| len_u64(x)).sum::<usize>();
+        // Varint length approximates the entropy each choice leaves to zstd.
         let (mode, coded) = if size(&d2) < size(&d1) {
             (VALUES_DECIMAL_DELTA2, d2)
         } else {
@@ -65,18 +68,61 @@ fn encode_values(samples: &[(i64, f64)], out: &mut Vec<u8>) {
         if mode == VALUES_DECIMAL_DELTA2 {
             varint::put_i64(out, d1_as_i.first().copied().unwrap_or(0));
         }
-        for v in coded {
-            varint::put_u64(out, v);
-        }
+        put_planes(out, &coded);
         return;
     }
     out.push(VALUES_XOR);
     let mut prev = 0u64;
-    for &(_, v) in samples {
-        let bits = v.to_bits();
-        out.extend_from_slice(&(bits ^ prev).to_be_bytes());
-        prev = bits;
+    let xors: Vec<u64> = samples
+        .iter()
+        .map(|&(_, v)| {
+            let bits = v.to_bits();
+            let x = bits ^ prev;
+            prev = bits;
+            x
+        })
+        .collect();
+    put_planes(out, &xors);
+}
+
+/// Writes integers as byte planes: their width in bytes, then every integer's lowest byte,
+/// then every second byte, and so on. zstd then models each plane on its own: the high ones
+/// are nearly constant and vanish, where varints would interleave them with the noisy low
+/// bytes.
+fn put_planes(out: &mut Vec<u8>, values: &[u64]) {
+    let width = values
+        .iter()
+        .map(|&v| 8 - (v.leading_zeros() as usize) / 8)
+        .max()
+        .unwrap_or(0);
+    out.push(width as u8);
+    for plane in 0..width {
+        out.extend(values.iter().map(|&v| (v >> (8 * plane)) as u8));
     }
+}
+
+/// Reads `n` integers written by [`put_planes`].
+fn get_planes(r: &mut &[u8], n: usize) -> Result<Vec<u64>> {
+    let (&width, rest) = r
+        .split_first()
+        .ok_or_else(|| corrupt("block plane width is missing"))?;
+    let width = usize::from(width);
+    if width > 8 {
+        return Err(corrupt("block plane width out of range"));
+    }
+    let len = width * n;
+    if rest.len() < len {
+        return Err(corrupt("block planes are truncated"));
+    }
+    let (planes, rest) = rest.split_at(len);
+    *r = rest;
+    let mut out = vec![0u64; n];
+    for (plane, bytes) in planes.chunks_exact(n.max(1)).enumerate().take(width) {
+        for (v, &b) in out.iter_mut().zip(bytes) {
+            *v |= u64::from(b) << (8 * plane);
+        }
+    }
+    Ok(out)
 }
 
 /// Successive differences (the first element is not emitted).
@@ -136,8 +182,8 @@ pub fn decode_body(header: &Header, body: &[u8], out: &mut Vec<(i64, f64)>) -> R
     ts.push(header.min_ts);
     let mut prev = header.min_ts;
     let mut delta = 0i64;
-    for _ in 1..header.count {
-        delta = delta.wrapping_add(varint::get_i64(&mut r)?);
+    for dod in get_planes(&mut r, header.count - 1)? {
+        delta = delta.wrapping_add(varint::unzigzag(dod));
         prev = prev.wrapping_add(delta);
         ts.push(prev);
     }
@@ -165,27 +211,32 @@ pub fn decode_body(header: &Header, body: &[u8], out: &mut Vec<(i64, f64)>) -> R
             } else {
                 0
             };
+            let coded = get_planes(
+                &mut r,
+                if mode == VALUES_DECIMAL_DELTA2 {
+                    header.count.saturating_sub(2)
+                } else {
+                    header.count - 1
+                },
+            )?;
+            let mut coded = coded.into_iter().map(varint::unzigzag);
             out.push((ts[0], m as f64 / scale));
             for (i, &t) in ts.iter().enumerate().skip(1) {
                 if mode == VALUES_DECIMAL_DELTA2 {
                     if i > 1 {
-                        d = d.wrapping_add(varint::get_i64(&mut r)?);
+                        d = d.wrapping_add(coded.next().unwrap_or(0));
                     }
                     m = m.wrapping_add(d);
                 } else {
-                    m = m.wrapping_add(varint::get_i64(&mut r)?);
+                    m = m.wrapping_add(coded.next().unwrap_or(0));
                 }
                 out.push((t, m as f64 / scale));
             }
         }
         VALUES_XOR => {
             let mut prev = 0u64;
-            for &t in &ts {
-                let (word, rest) = r
-                    .split_first_chunk::<8>()
-                    .ok_or_else(|| corrupt("block values are truncated"))?;
-                r = rest;
-                prev ^= u64::from_be_bytes(*word);
+            for (&t, x) in ts.iter().zip(get_planes(&mut r, header.count)?) {
+                prev ^= x;
                 out.push((t, f64::from_bits(prev)));
             }
         }
