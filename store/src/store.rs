@@ -1009,6 +1009,7 @@ impl Inner {
         }
         self.series.rotate_memtable().map_err(self.st())?;
         self.meta.rotate_memtable().map_err(self.st())?;
+        ingest.wal.rotate_memtable().map_err(self.st())?;
         Ok(())
     }
 
@@ -1159,15 +1160,17 @@ impl Inner {
     }
 
     /// Writes the memtable of every keyspace to a table when fjall holds sealed journal
-    /// files: it keeps each one (WAL records included, up to its 512 MiB journal limit) until
-    /// every keyspace written in it is flushed, and deletes it then. The active journal
-    /// cannot be dropped, so with none sealed there is nothing to gain.
+    /// files or a large active one: it keeps each (WAL records included, up to its 512 MiB
+    /// journal limit) until every keyspace written in it is flushed, and deletes it then.
     fn flush_memtables(&self) -> Result<()> {
-        if self.db.journal_count() <= 1 {
+        // One small active journal is cheaper kept than rotated; a large one (a compaction
+        // just wrote a day of blocks into it) would stay on disk and be replayed at open.
+        let journal = self.db.journal_disk_space().map_err(self.st())?;
+        if self.db.journal_count() <= 1 && journal < 4 << 20 {
             return Ok(());
         }
-        let _ingest = self.lock_ingest()?;
-        let mut keyspaces = vec![self.meta.clone(), self.series.clone()];
+        let ingest = self.lock_ingest()?;
+        let mut keyspaces = vec![self.meta.clone(), self.series.clone(), ingest.wal.clone()];
         for p in self.partitions(i64::MIN, i64::MAX) {
             keyspaces.push(p.data.clone());
             keyspaces.push(p.index.clone());
