@@ -1,7 +1,7 @@
 //! Key layouts, one place for every byte order the store relies on.
 //!
-//! - series dictionary (`series` keyspace): `k` + canonical labels -> series id (8 bytes BE),
-//!   and `i` + series id -> canonical labels.
+//! - series dictionary (`series` keyspace): `i` + series id -> canonical labels (the map
+//!   from labels to id is rebuilt in memory at open).
 //! - partition index (`i_<partition>` keyspace): `p` + name + 0xFF + value + 0xFF + id
 //!   (postings, empty value) and `s` + id (the series present in the partition).
 //! - partition data (`d_<partition>` keyspace): id + min_ts + chunk sequence -> chunk.
@@ -88,14 +88,6 @@ fn split_sep(buf: &[u8]) -> Result<(&[u8], &[u8])> {
 
 fn utf8(b: &[u8]) -> Result<String> {
     String::from_utf8(b.to_vec()).map_err(|_| corrupt("label is not UTF-8"))
-}
-
-/// Dictionary key from labels to id.
-pub fn dict_by_labels(canonical: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(canonical.len() + 1);
-    k.push(b'k');
-    k.extend_from_slice(canonical);
-    k
 }
 
 /// Dictionary key from id to labels.

@@ -828,12 +828,9 @@ impl Inner {
                             }
                             let id = next_series;
                             next_series += 1;
+                            // Only id -> labels is stored: the reverse map is rebuilt in
+                            // memory at open.
                             let canonical = keys::canonical_labels(labels);
-                            wb.insert(
-                                &self.series,
-                                keys::dict_by_labels(&canonical),
-                                id.to_be_bytes(),
-                            );
                             wb.insert(&self.series, keys::dict_by_id(id), canonical);
                             new_series.push((Arc::new(labels.clone()), id));
                             local.insert(labels, id);
@@ -1102,12 +1099,8 @@ impl Inner {
             return Ok(());
         }
         let mut wb = self.db.batch();
-        for (id, labels) in &dead {
+        for (id, _) in &dead {
             wb.remove(&self.series, keys::dict_by_id(*id));
-            wb.remove(
-                &self.series,
-                keys::dict_by_labels(&keys::canonical_labels(labels)),
-            );
         }
         wb.commit().map_err(self.st())?;
         let mut dict = self.dict.write().unwrap_or_else(|e| e.into_inner());
@@ -1266,12 +1259,8 @@ impl Inner {
                 }
             }
         }
-        for (&id, labels) in &ids {
+        for &id in ids.keys() {
             wb.remove(&self.series, keys::dict_by_id(id));
-            wb.remove(
-                &self.series,
-                keys::dict_by_labels(&keys::canonical_labels(labels)),
-            );
             self.head.remove(id);
         }
         wb.commit().map_err(self.st())?;

@@ -1,11 +1,12 @@
 //! Cold blocks: thousands of samples of one series, packed for size.
 //!
-//! Timestamps are delta-of-delta coded as zigzag varints. Values are turned into integer
+//! Timestamps are delta-of-delta coded and zigzagged. Values are turned into integer
 //! mantissas with one decimal exponent for the whole block when that is exact (it is for
 //! counters, byte gauges and most values with a few decimals), then delta or delta-of-delta
 //! coded, whichever is smaller; other blocks (NaN, staleness markers, values with no short
-//! decimal form) keep their bits, XORed with the previous value. The body is then compressed
-//! with zstd. Decoding is bit-exact.
+//! decimal form) keep their bits, XORed with the previous value. Both integer columns are
+//! written as byte planes, each plane its own zstd frame (a constant plane is one byte).
+//! Decoding is bit-exact.
 
 use super::varint::{self, len_u64, zigzag};
 use super::{Header, TAG_BLOCK, corrupt};
@@ -33,11 +34,9 @@ pub fn encode(samples: &[(i64, f64)], zstd_level: i32) -> Result<Option<Vec<u8>>
         prev_delta = delta;
         prev_ts = ts;
     }
-    put_planes(&mut body, &dods);
-    encode_values(samples, &mut body);
-    let compressed = zstd::bulk::compress(&body, zstd_level)
-        .map_err(|e| crate::Error::Corrupt(format!("zstd compression failed: {e}")))?;
-    let mut out = Vec::with_capacity(compressed.len() + 24);
+    put_planes(&mut body, &dods, zstd_level)?;
+    encode_values(samples, &mut body, zstd_level)?;
+    let mut out = Vec::with_capacity(body.len() + 24);
     Header {
         tag: TAG_BLOCK,
         count: samples.len(),
@@ -45,12 +44,11 @@ pub fn encode(samples: &[(i64, f64)], zstd_level: i32) -> Result<Option<Vec<u8>>
         max_ts: last,
     }
     .write(&mut out);
-    varint::put_u64(&mut out, body.len() as u64);
-    out.extend_from_slice(&compressed);
+    out.extend_from_slice(&body);
     Ok(Some(out))
 }
 
-fn encode_values(samples: &[(i64, f64)], out: &mut Vec<u8>) {
+fn encode_values(samples: &[(i64, f64)], out: &mut Vec<u8>, level: i32) -> Result<()> {
     if let Some((exp, mantissas)) = decimal(samples) {
         let d1: Vec<u64> = deltas(&mantissas).map(zigzag).collect();
         let d1_as_i: Vec<i64> = deltas(&mantissas).collect();
@@ -68,8 +66,7 @@ fn encode_values(samples: &[(i64, f64)], out: &mut Vec<u8>) {
         if mode == VALUES_DECIMAL_DELTA2 {
             varint::put_i64(out, d1_as_i.first().copied().unwrap_or(0));
         }
-        put_planes(out, &coded);
-        return;
+        return put_planes(out, &coded, level);
     }
     out.push(VALUES_XOR);
     let mut prev = 0u64;
@@ -82,23 +79,36 @@ fn encode_values(samples: &[(i64, f64)], out: &mut Vec<u8>) {
             x
         })
         .collect();
-    put_planes(out, &xors);
+    put_planes(out, &xors, level)
 }
 
 /// Writes integers as byte planes: their width in bytes, then every integer's lowest byte,
-/// then every second byte, and so on. zstd then models each plane on its own: the high ones
-/// are nearly constant and vanish, where varints would interleave them with the noisy low
-/// bytes.
-fn put_planes(out: &mut Vec<u8>, values: &[u64]) {
+/// then every second byte, and so on, each plane its own zstd frame (or one byte when the
+/// plane is constant). Each plane then gets its own entropy tables: the high planes are
+/// nearly constant and vanish, the noisy low ones are coded alone, where varints in one frame
+/// would mix them all.
+fn put_planes(out: &mut Vec<u8>, values: &[u64], level: i32) -> Result<()> {
     let width = values
         .iter()
         .map(|&v| 8 - (v.leading_zeros() as usize) / 8)
         .max()
         .unwrap_or(0);
     out.push(width as u8);
-    for plane in 0..width {
-        out.extend(values.iter().map(|&v| (v >> (8 * plane)) as u8));
+    let mut plane = Vec::with_capacity(values.len());
+    for p in 0..width {
+        plane.clear();
+        plane.extend(values.iter().map(|&v| (v >> (8 * p)) as u8));
+        if plane.iter().all(|&b| b == plane[0]) {
+            varint::put_u64(out, 0);
+            out.push(plane[0]);
+            continue;
+        }
+        let frame = zstd::bulk::compress(&plane, level)
+            .map_err(|e| crate::Error::Corrupt(format!("zstd compression failed: {e}")))?;
+        varint::put_u64(out, frame.len() as u64);
+        out.extend_from_slice(&frame);
     }
+    Ok(())
 }
 
 /// Reads `n` integers written by [`put_planes`].
@@ -106,20 +116,35 @@ fn get_planes(r: &mut &[u8], n: usize) -> Result<Vec<u64>> {
     let (&width, rest) = r
         .split_first()
         .ok_or_else(|| corrupt("block plane width is missing"))?;
-    let width = usize::from(width);
+    *r = rest;
     if width > 8 {
         return Err(corrupt("block plane width out of range"));
     }
-    let len = width * n;
-    if rest.len() < len {
-        return Err(corrupt("block planes are truncated"));
-    }
-    let (planes, rest) = rest.split_at(len);
-    *r = rest;
     let mut out = vec![0u64; n];
-    for (plane, bytes) in planes.chunks_exact(n.max(1)).enumerate().take(width) {
-        for (v, &b) in out.iter_mut().zip(bytes) {
-            *v |= u64::from(b) << (8 * plane);
+    for p in 0..u32::from(width) {
+        let len = varint::get_u64(r)? as usize;
+        if len == 0 {
+            let (&b, rest) = r
+                .split_first()
+                .ok_or_else(|| corrupt("block plane is truncated"))?;
+            *r = rest;
+            for v in &mut out {
+                *v |= u64::from(b) << (8 * p);
+            }
+            continue;
+        }
+        if r.len() < len {
+            return Err(corrupt("block plane is truncated"));
+        }
+        let (frame, rest) = r.split_at(len);
+        *r = rest;
+        let plane = zstd::bulk::decompress(frame, n)
+            .map_err(|e| crate::Error::Corrupt(format!("zstd block plane: {e}")))?;
+        if plane.len() != n {
+            return Err(corrupt("block plane is shorter than its block"));
+        }
+        for (v, &b) in out.iter_mut().zip(&plane) {
+            *v |= u64::from(b) << (8 * p);
         }
     }
     Ok(out)
@@ -166,18 +191,10 @@ fn exponent_of(v: f64) -> Option<u32> {
 
 /// Decodes a block body described by `header`.
 pub fn decode_body(header: &Header, body: &[u8], out: &mut Vec<(i64, f64)>) -> Result<()> {
-    let mut body = body;
-    let raw_len = varint::get_u64(&mut body)? as usize;
-    // Every sample takes at least one byte of timestamp or value: bounds the allocation.
-    if header.count == 0 || raw_len > header.count.saturating_mul(20) + 64 {
-        return Err(corrupt("block sizes are inconsistent"));
+    if header.count == 0 {
+        return Err(corrupt("block has no samples"));
     }
-    let raw = zstd::bulk::decompress(body, raw_len)
-        .map_err(|e| crate::Error::Corrupt(format!("zstd block: {e}")))?;
-    if raw.len() != raw_len {
-        return Err(corrupt("block body is shorter than its header says"));
-    }
-    let mut r = raw.as_slice();
+    let mut r = body;
     let mut ts = Vec::with_capacity(header.count);
     ts.push(header.min_ts);
     let mut prev = header.min_ts;
