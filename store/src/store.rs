@@ -551,7 +551,7 @@ impl Store {
             .unwrap_or_else(|e| e.into_inner());
         self.flush()?;
         self.inner.compact_closed(true)?;
-        self.inner.flush_memtables()
+        self.inner.flush_memtables(false)
     }
 
     /// One round of background maintenance: sync (buffered mode), checkpoint when due,
@@ -1149,17 +1149,18 @@ impl Inner {
             drop(ingest);
             *p.indexed.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
-        Ok(())
+        // The blocks just written sit in fjall's journal: flush them to tables so that the
+        // journal can go (else it stays on disk and is replayed at every open).
+        self.flush_memtables(true)
     }
 
     /// Writes the memtable of every keyspace to a table when fjall holds sealed journal
     /// files or a large active one: it keeps each (WAL records included, up to its 512 MiB
     /// journal limit) until every keyspace written in it is flushed, and deletes it then.
-    fn flush_memtables(&self) -> Result<()> {
-        // One small active journal is cheaper kept than rotated; a large one (a compaction
-        // just wrote a day of blocks into it) would stay on disk and be replayed at open.
+    fn flush_memtables(&self, always: bool) -> Result<()> {
+        // One small active journal is cheaper kept than rotated (each new one is pre-sized).
         let journal = self.db.journal_disk_space().map_err(self.st())?;
-        if self.db.journal_count() <= 1 && journal < 4 << 20 {
+        if !always && self.db.journal_count() <= 1 && journal < 4 << 20 {
             return Ok(());
         }
         let ingest = self.lock_ingest()?;
