@@ -180,7 +180,6 @@ struct Inner {
     seq: SeqAlloc,
     ingest: Mutex<Ingest>,
     max_ts: AtomicI64,
-    min_ts: AtomicI64,
     written: AtomicU64,
     synced: AtomicU64,
     sync_lock: Mutex<()>,
@@ -395,7 +394,6 @@ impl Store {
                 next_series,
             }),
             max_ts: AtomicI64::new(stored.as_ref().and_then(|m| m.max_ts).unwrap_or(i64::MIN)),
-            min_ts: AtomicI64::new(i64::MAX),
             written: AtomicU64::new(0),
             synced: AtomicU64::new(0),
             sync_lock: Mutex::new(()),
@@ -771,7 +769,6 @@ impl Inner {
 
     fn note_time(&self, ts: i64) {
         self.max_ts.fetch_max(ts, Ordering::SeqCst);
-        self.min_ts.fetch_min(ts, Ordering::SeqCst);
     }
 
     fn append(&self, batch: &[(Labels, i64, f64)]) -> Result<AppendReport> {
