@@ -1,4 +1,4 @@
-//! Subcommands: `run`, `plugin check`, `plugin run`, `plugin new`.
+//! Subcommands: `run`, `plugin check`, `plugin run`, `plugin new`, `promql-test`.
 
 mod plugin_cmd;
 mod scaffold;
@@ -38,6 +38,16 @@ enum Command {
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(plugin_cmd::PluginCommand),
+    /// Run Prometheus PromQL test files (`load`, `eval`, `clear`, ...) against ward's engine
+    /// and store; prints each file's pass rate and fails if any case fails.
+    PromqlTest {
+        /// Test files (`*.test`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Failures printed per file (0: none).
+        #[arg(long, default_value_t = 20)]
+        show_failures: usize,
+    },
 }
 
 impl Cli {
@@ -71,8 +81,58 @@ impl Cli {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Plugin(cmd) => cmd.execute().await,
+            Command::PromqlTest {
+                files,
+                show_failures,
+            } => promql_test(files, show_failures).await,
         }
     }
+}
+
+/// `ward promql-test`: one line per file, `PASS`/`FAIL`, pass rate and counts, then the
+/// first failures of each failing file.
+async fn promql_test(files: Vec<PathBuf>, show_failures: usize) -> anyhow::Result<ExitCode> {
+    let reports =
+        tokio::task::spawn_blocking(move || ward_promql::testfile::run_files(&files)).await?;
+    let (mut cases, mut passed, mut bad_files) = (0usize, 0usize, 0usize);
+    for (path, report) in &reports {
+        match report {
+            Ok(r) => {
+                cases += r.cases;
+                passed += r.passed;
+                let verdict = if r.all_passed() { "PASS" } else { "FAIL" };
+                println!(
+                    "{verdict} {}: {:.1}% ({}/{} cases)",
+                    path.display(),
+                    r.pass_rate() * 100.0,
+                    r.passed,
+                    r.cases
+                );
+                if !r.all_passed() {
+                    bad_files += 1;
+                    for f in r.failures.iter().take(show_failures) {
+                        println!("  line {}: {}\n    {}", f.line, f.query, f.reason);
+                    }
+                    if r.failures.len() > show_failures && show_failures > 0 {
+                        println!("  ... and {} more", r.failures.len() - show_failures);
+                    }
+                }
+            }
+            Err(e) => {
+                bad_files += 1;
+                println!("ERROR {}: {e}", path.display());
+            }
+        }
+    }
+    println!(
+        "{} files, {bad_files} failing; {passed}/{cases} cases passed",
+        reports.len()
+    );
+    Ok(if bad_files == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 async fn shutdown_signal() {

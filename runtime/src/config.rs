@@ -33,6 +33,9 @@ pub struct Config {
     /// Time-series store settings.
     #[serde(default)]
     pub store: StoreConfig,
+    /// HTTP API settings: auth tokens, query and ingest limits.
+    #[serde(default)]
+    pub api: ApiConfig,
     /// Checks: a prober plugin run against targets on an interval.
     #[serde(default, rename = "check")]
     pub checks: Vec<CheckConfig>,
@@ -176,6 +179,171 @@ impl StoreConfig {
             maintenance_interval: Some(self.sync_interval.min(Duration::from_secs(10))),
             ..ward_store::StoreOptions::default()
         }
+    }
+}
+
+/// `[api]`: the HTTP API's tokens and limits. Restart to apply.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Bearer token for reads (queries, series, federation, `/metrics`, plugin and check
+    /// status). Unset: reads need no token.
+    #[serde(default)]
+    pub read_token: Option<Secret>,
+    /// File holding the read token (trailing newline ignored); instead of `read_token`.
+    #[serde(default)]
+    pub read_token_file: Option<PathBuf>,
+    /// Bearer token for writes (`/api/v1/write`, `/api/v1/import/prometheus`); it may read
+    /// too. Unset: writes need the read token, or nothing when no token is set at all.
+    #[serde(default)]
+    pub write_token: Option<Secret>,
+    /// File holding the write token; instead of `write_token`.
+    #[serde(default)]
+    pub write_token_file: Option<PathBuf>,
+    /// Longest a query may run (a request's `timeout` can only shorten it).
+    #[serde(default = "default_query_timeout", with = "humantime_serde")]
+    pub query_timeout: Duration,
+    /// Most samples a query may hold in memory.
+    #[serde(default = "default_query_max_samples")]
+    pub max_samples: usize,
+    /// How far back an instant selector (and `/federate`) looks for a sample.
+    #[serde(default = "default_lookback_delta", with = "humantime_serde")]
+    pub lookback_delta: Duration,
+    /// Queries evaluated at once; more wait (within their timeout).
+    #[serde(default = "default_max_concurrent_queries")]
+    pub max_concurrent_queries: usize,
+    /// Largest request body, in bytes; for remote write also the decompressed size.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Most samples one remote-write or import request may carry.
+    #[serde(default = "default_max_samples_per_request")]
+    pub max_samples_per_request: usize,
+    /// Write requests handled at once; more are answered 503 so that senders retry later.
+    #[serde(default = "default_max_concurrent_writes")]
+    pub max_concurrent_writes: usize,
+}
+
+fn default_query_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+fn default_query_max_samples() -> usize {
+    50_000_000
+}
+fn default_lookback_delta() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_max_concurrent_queries() -> usize {
+    20
+}
+fn default_max_body_bytes() -> usize {
+    64 << 20
+}
+fn default_max_samples_per_request() -> usize {
+    2_000_000
+}
+fn default_max_concurrent_writes() -> usize {
+    8
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            read_token: None,
+            read_token_file: None,
+            write_token: None,
+            write_token_file: None,
+            query_timeout: default_query_timeout(),
+            max_samples: default_query_max_samples(),
+            lookback_delta: default_lookback_delta(),
+            max_concurrent_queries: default_max_concurrent_queries(),
+            max_body_bytes: default_max_body_bytes(),
+            max_samples_per_request: default_max_samples_per_request(),
+            max_concurrent_writes: default_max_concurrent_writes(),
+        }
+    }
+}
+
+impl ApiConfig {
+    /// The tokens, reading token files. Errors name the field and the file.
+    pub fn tokens(&self) -> Result<ApiTokens, ConfigError> {
+        let read = |field: &str, token: &Option<Secret>, file: &Option<PathBuf>| match (token, file)
+        {
+            (Some(t), None) => Ok(Some(t.clone())),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    path: path.display().to_string(),
+                    line: None,
+                    column: None,
+                    message: format!("api.{field}_file: cannot read the token: {e}"),
+                })?;
+                let token = text.trim_end_matches(['\n', '\r']);
+                if token.is_empty() {
+                    return Err(ConfigError {
+                        path: path.display().to_string(),
+                        line: None,
+                        column: None,
+                        message: format!("api.{field}_file: the file is empty"),
+                    });
+                }
+                Ok(Some(Secret(token.to_string())))
+            }
+            _ => Ok(None),
+        };
+        Ok(ApiTokens {
+            read: read("read_token", &self.read_token, &self.read_token_file)?,
+            write: read("write_token", &self.write_token, &self.write_token_file)?,
+        })
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for (field, token, file) in [
+            ("read_token", &self.read_token, &self.read_token_file),
+            ("write_token", &self.write_token, &self.write_token_file),
+        ] {
+            if token.is_some() && file.is_some() {
+                return Err(format!(
+                    "api.{field}: set either {field} or {field}_file, not both"
+                ));
+            }
+            if token.as_ref().is_some_and(|t| t.0.is_empty()) {
+                return Err(format!("api.{field}: must not be empty"));
+            }
+        }
+        let positive = [
+            ("query_timeout", self.query_timeout.is_zero()),
+            ("lookback_delta", self.lookback_delta.is_zero()),
+            ("max_samples", self.max_samples == 0),
+            ("max_concurrent_queries", self.max_concurrent_queries == 0),
+            ("max_samples_per_request", self.max_samples_per_request == 0),
+            ("max_concurrent_writes", self.max_concurrent_writes == 0),
+        ];
+        if let Some((field, _)) = positive.iter().find(|(_, zero)| *zero) {
+            return Err(format!("api.{field}: must be more than 0"));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err("api.max_body_bytes: must be at least 1024".into());
+        }
+        Ok(())
+    }
+}
+
+/// The API's bearer tokens, read from the config (and token files).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApiTokens {
+    /// Token for reads.
+    pub read: Option<Secret>,
+    /// Token for writes (and reads).
+    pub write: Option<Secret>,
+}
+
+/// A secret from the config: never printed.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<secret>")
     }
 }
 
@@ -356,6 +524,15 @@ impl Config {
                 "limits.memory_mib: must be between 1 and 4096".into(),
             ));
         }
+        if let Err(message) = config.api.validate() {
+            let key = message.split([':', '.']).nth(1).unwrap_or("api");
+            let span = text.find("[api]").and_then(|start| {
+                text[start..]
+                    .find(key)
+                    .map(|i| start + i..start + i + key.len())
+            });
+            return Err(at(span, message));
+        }
         if config.scheduler.max_concurrency == 0 {
             return Err(at(
                 None,
@@ -447,6 +624,55 @@ mod tests {
     }
 
     #[test]
+    fn api_settings_parse_and_bad_ones_are_named() {
+        let c = Config::parse(
+            "[api]\nread_token = \"r\"\nwrite_token = \"w\"\nquery_timeout = \"30s\"\nmax_body_bytes = 2048\n",
+            "ward.toml",
+        )
+        .unwrap();
+        assert_eq!(c.api.query_timeout, Duration::from_secs(30));
+        assert_eq!(c.api.lookback_delta, Duration::from_secs(300));
+        let tokens = c.api.tokens().unwrap();
+        assert_eq!(tokens.read, Some(Secret("r".into())));
+        assert!(
+            !format!("{c:?}").contains("\"w\""),
+            "tokens are not printed"
+        );
+        let e = err("[api]\nread_token = \"r\"\nread_token_file = \"/x\"\n");
+        assert!(
+            e.starts_with("ward.toml:2:1: api.read_token: set either"),
+            "{e}"
+        );
+        let e = err("[api]\nmax_body_bytes = 10\n");
+        assert!(
+            e.starts_with("ward.toml:2:1: api.max_body_bytes: must be at least"),
+            "{e}"
+        );
+        let e = err("[api]\nwrite_token = \"\"\n");
+        assert!(e.contains("api.write_token: must not be empty"), "{e}");
+        let e = err("[api]\nlookback_delta = \"0s\"\n");
+        assert!(e.contains("api.lookback_delta: must be more than 0"), "{e}");
+        let e = err("[api]\nbogus = 1\n");
+        assert!(e.contains("unknown field `bogus`"), "{e}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let c = Config::parse(
+            &format!(
+                "[api]\nwrite_token_file = {:?}\n",
+                file.display().to_string()
+            ),
+            "ward.toml",
+        )
+        .unwrap();
+        assert_eq!(c.api.tokens().unwrap().write, Some(Secret("s3cret".into())));
+        std::fs::write(&file, "").unwrap();
+        let e = c.api.tokens().unwrap_err().to_string();
+        assert!(e.contains("api.write_token_file: the file is empty"), "{e}");
+    }
+
+    #[test]
     fn the_issue_example_parses() {
         let c = Config::parse(
             r#"
@@ -501,6 +727,18 @@ grant = { net = ["127.0.0.1:8080"] }
         assert!(e.starts_with("ward.toml:2:8: check \"a\": timeout"), "{e}");
         let e = err("[[check]]\nname = \"a\"\nplugin = \"p\"\n");
         assert!(e.contains("missing field `targets`"), "{e}");
+    }
+
+    #[test]
+    fn the_readme_config_parses_and_states_the_defaults() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("```toml\n").expect("a toml block") + 8;
+        let end = start + readme[start..].find("```").expect("its end");
+        let c = Config::parse(&readme[start..end], "README.md").unwrap();
+        assert_eq!(c.api, ApiConfig::default());
+        assert_eq!(c.store, StoreConfig::default());
+        assert_eq!(c.limits, LimitsConfig::default());
+        assert_eq!(c.scheduler, SchedulerConfig::default());
     }
 
     #[test]

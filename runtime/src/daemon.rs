@@ -72,6 +72,7 @@ pub async fn run(
     ready: impl FnOnce(SocketAddr, &Config),
 ) -> Result<(), RunError> {
     let config = options.load()?;
+    let auth = api::Auth::new(&config.api.tokens()?);
     let io = |what: &str, path: &Path, e: std::io::Error| {
         RunError::Io(format!("{what} {}: {e}", path.display()))
     };
@@ -140,12 +141,14 @@ pub async fn run(
     };
 
     ready(bound, &config);
-    let app = Arc::new(App {
+    let app = Arc::new(App::new(
         registry,
-        scheduler: scheduler.clone(),
+        scheduler.clone(),
         metrics,
-        store: store.clone(),
-    });
+        store.clone(),
+        config.api.clone(),
+        auth,
+    ));
     api::serve(listener, app, shutdown)
         .await
         .map_err(|e| RunError::Io(e.to_string()))?;
@@ -173,7 +176,7 @@ impl Drop for ConfigWatch {
 }
 
 /// Re-reads the config file when it changes and applies the checks. Settings that need a
-/// restart (listen, directories, limits) are reported, not applied.
+/// restart (listen, directories, limits, store, api) are reported, not applied.
 fn watch_config(
     path: &Path,
     options: RunOptions,
@@ -221,6 +224,7 @@ fn watch_config(
                         ("limits", new.limits != current.limits),
                         ("scheduler", new.scheduler != current.scheduler),
                         ("store", new.store != current.store),
+                        ("api", new.api != current.api),
                     ] {
                         if changed {
                             tracing::warn!(

@@ -62,6 +62,18 @@ pub struct Metrics {
     pub store_samples_appended: Counter,
     /// Samples the store refused, by reason.
     pub store_samples_rejected: Family<Labels, Counter>,
+    /// Samples received by an ingest endpoint, by endpoint (`remote_write`, `import`).
+    pub ingest_samples_received: Family<Labels, Counter>,
+    /// Samples an ingest endpoint wrote to the store, by endpoint.
+    pub ingest_samples_written: Family<Labels, Counter>,
+    /// Samples (or lines) an ingest endpoint refused, by endpoint and reason.
+    pub ingest_samples_rejected: Family<Labels, Counter>,
+    /// HTTP requests answered, by handler (the route) and status code.
+    pub http_requests: Family<Labels, Counter>,
+    /// HTTP request latency, by handler.
+    pub http_request_duration: Family<Labels, Histogram, Buckets>,
+    /// PromQL query latency (queueing included), by kind (`instant`, `range`).
+    pub query_duration: Family<Labels, Histogram, Buckets>,
 }
 
 impl Default for Metrics {
@@ -115,6 +127,12 @@ impl Metrics {
             ],
             store_samples_appended: Counter::default(),
             store_samples_rejected: Family::default(),
+            ingest_samples_received: Family::default(),
+            ingest_samples_written: Family::default(),
+            ingest_samples_rejected: Family::default(),
+            http_requests: Family::default(),
+            http_request_duration: Family::new_with_constructor(Buckets),
+            query_duration: Family::new_with_constructor(Buckets),
             registry: Registry::default(),
         };
         registry.register("plugin_calls", "Plugin calls", m.plugin_calls.clone());
@@ -173,7 +191,60 @@ impl Metrics {
             "Samples the store refused, by reason",
             m.store_samples_rejected.clone(),
         );
+        registry.register(
+            "ingest_samples_received",
+            "Samples received by an ingest endpoint",
+            m.ingest_samples_received.clone(),
+        );
+        registry.register(
+            "ingest_samples_written",
+            "Samples an ingest endpoint wrote to the store",
+            m.ingest_samples_written.clone(),
+        );
+        registry.register(
+            "ingest_samples_rejected",
+            "Samples or lines an ingest endpoint refused, by reason",
+            m.ingest_samples_rejected.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by handler and status code",
+            m.http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency, by handler",
+            m.http_request_duration.clone(),
+        );
+        registry.register(
+            "query_duration_seconds",
+            "PromQL query latency, queueing included, by kind",
+            m.query_duration.clone(),
+        );
         Self { registry, ..m }
+    }
+
+    /// Counts samples received by ingest `endpoint`.
+    pub fn ingest_received(&self, endpoint: &str, n: usize) {
+        self.ingest_samples_received
+            .get_or_create(&labels([("endpoint", endpoint)]))
+            .inc_by(n as u64);
+    }
+
+    /// Counts samples ingest `endpoint` wrote.
+    pub fn ingest_written(&self, endpoint: &str, n: usize) {
+        self.ingest_samples_written
+            .get_or_create(&labels([("endpoint", endpoint)]))
+            .inc_by(n as u64);
+    }
+
+    /// Counts samples (or lines) ingest `endpoint` refused for `reason`.
+    pub fn ingest_rejected(&self, endpoint: &str, reason: &str, n: usize) {
+        if n > 0 {
+            self.ingest_samples_rejected
+                .get_or_create(&labels([("endpoint", endpoint), ("reason", reason)]))
+                .inc_by(n as u64);
+        }
     }
 
     /// Copies the store's figures into the metrics (at scrape time).

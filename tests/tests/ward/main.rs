@@ -6,9 +6,11 @@
 
 mod util;
 
+mod api;
 mod cli;
 mod hostile;
 mod loading;
+mod peers;
 mod probers;
 mod reload;
 mod storage;

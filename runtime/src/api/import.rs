@@ -1,0 +1,473 @@
+//! `POST /api/v1/import/prometheus`: Prometheus text exposition lines
+//! (`name{label="value"} value [timestamp_ms]`, the format and path VictoriaMetrics accepts),
+//! for backfill and tests. A line without a timestamp gets the request's arrival time.
+//!
+//! The body is streamed: lines are parsed as chunks arrive and appended to the store in
+//! batches, so memory stays bounded by one batch and one line, whatever the body's size. The
+//! body is limited to `max_body_bytes` and `max_samples_per_request` samples; a line to
+//! `MAX_LINE_BYTES`. `# TYPE` and `# HELP` lines feed `/api/v1/metadata`; other comments and
+//! blank lines are skipped.
+//!
+//! Every good line is written even when others are not. The answer is 204 when every line
+//! was written; else 400 (bad lines, samples the store refused) or 413 (a limit was hit:
+//! reading stopped there) with Prometheus's error envelope, whose `data` says how many lines
+//! were read and samples written, and lists the first refused lines with their number and
+//! reason.
+
+use super::body::{self, BodyError};
+use super::params::now_ms;
+use super::remote_write::{APPEND_BATCH, reason_label};
+use super::{ApiError, App, Resp, empty, format};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode, header};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use ward_store::Labels;
+
+/// Longest line accepted, in bytes.
+const MAX_LINE_BYTES: usize = 64 << 10;
+/// Refused lines listed in an answer; the rest are counted.
+const MAX_LISTED: usize = 100;
+/// The `endpoint` label of ingest metrics.
+const ENDPOINT: &str = "import";
+
+/// `POST /api/v1/import/prometheus`.
+pub(crate) async fn import(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let Ok(_permit) = app.writes.try_acquire() else {
+        return Err(ApiError::unavailable(
+            "too many write requests in flight; retry later",
+        ));
+    };
+    if let Some(enc) = req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .filter(|e| !e.eq_ignore_ascii_case("identity"))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "bad_data",
+            format!("content encoding {enc:?} is not supported; send the text uncompressed"),
+        ));
+    }
+    let limit = app.config.max_body_bytes;
+    let mut body = req.into_body();
+    if body::declared_len(&body).is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "bad_data",
+            format!("request body exceeds the limit of {limit} bytes; nothing was read"),
+        ));
+    }
+    let mut import = Import {
+        app,
+        default_ts: now_ms(),
+        line_no: 0,
+        batch: Vec::new(),
+        batch_lines: Vec::new(),
+        samples: 0,
+        written: 0,
+        refused: Vec::new(),
+        refused_total: 0,
+        reasons: BTreeMap::new(),
+        stopped: None,
+    };
+    let mut buf: Vec<u8> = Vec::new();
+    let mut read = 0usize;
+    // Set while the rest of an overlong line is being skipped.
+    let mut skipping = false;
+    while let Some(chunk) = body::next_chunk(&mut body).await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e @ BodyError::Read(_)) | Err(e @ BodyError::TooLarge { .. }) => {
+                import.stop(StatusCode::BAD_REQUEST, e.to_string());
+                break;
+            }
+        };
+        read += chunk.len();
+        if read > limit {
+            import.stop(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body exceeds the limit of {limit} bytes"),
+            );
+            break;
+        }
+        let mut rest: &[u8] = &chunk;
+        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            if skipping {
+                skipping = false;
+            } else {
+                buf.extend_from_slice(&rest[..nl]);
+                import.line(&buf);
+                buf.clear();
+            }
+            rest = &rest[nl + 1..];
+        }
+        if !skipping {
+            buf.extend_from_slice(rest);
+            if buf.len() > MAX_LINE_BYTES {
+                import.line_no += 1;
+                import.refuse(
+                    import.line_no,
+                    "line_too_long",
+                    format!("line longer than {MAX_LINE_BYTES} bytes"),
+                );
+                buf.clear();
+                skipping = true;
+            }
+        }
+        if import.batch.len() >= APPEND_BATCH {
+            import.flush().await?;
+        }
+        if import.stopped.is_some() {
+            break;
+        }
+    }
+    if import.stopped.is_none() && !skipping && !buf.is_empty() {
+        import.line(&buf);
+    }
+    import.flush().await?;
+    Ok(import.answer())
+}
+
+struct Import<'a> {
+    app: &'a App,
+    default_ts: i64,
+    line_no: usize,
+    batch: Vec<(Labels, i64, f64)>,
+    /// The line number of each sample of `batch`.
+    batch_lines: Vec<usize>,
+    samples: usize,
+    written: usize,
+    refused: Vec<(usize, String)>,
+    refused_total: usize,
+    reasons: BTreeMap<&'static str, usize>,
+    /// Why reading stopped early, and the status to answer.
+    stopped: Option<(StatusCode, String)>,
+}
+
+impl Import<'_> {
+    fn line(&mut self, raw: &[u8]) {
+        self.line_no += 1;
+        if self.stopped.is_some() {
+            return;
+        }
+        let Ok(line) = std::str::from_utf8(raw) else {
+            self.refuse(self.line_no, "bad_line", "line is not valid UTF-8".into());
+            return;
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            return;
+        }
+        if let Some(comment) = line.strip_prefix('#') {
+            self.comment(comment);
+            return;
+        }
+        let parsed = parse_line(line).and_then(|(pairs, v, t)| {
+            let labels = Labels::from_pairs(pairs).map_err(|e| e.to_string())?;
+            Ok((labels, v, t))
+        });
+        match parsed {
+            Ok((labels, v, t)) => {
+                if self.samples >= self.app.config.max_samples_per_request {
+                    self.stop(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!(
+                            "more than {} samples in one request; stopped at line {}",
+                            self.app.config.max_samples_per_request, self.line_no
+                        ),
+                    );
+                    return;
+                }
+                self.samples += 1;
+                self.batch.push((labels, t.unwrap_or(self.default_ts), v));
+                self.batch_lines.push(self.line_no);
+            }
+            Err(e) => self.refuse(self.line_no, "bad_line", e),
+        }
+    }
+
+    fn comment(&mut self, comment: &str) {
+        let mut words = comment.trim_start().splitn(3, ' ');
+        let (keyword, name, rest) = (words.next(), words.next(), words.next());
+        let (Some(keyword), Some(name)) = (keyword, name) else {
+            return;
+        };
+        match keyword {
+            "TYPE" => self.app.metadata.update(name, rest.map(str::trim), None),
+            "HELP" => {
+                self.app
+                    .metadata
+                    .update(name, None, Some(&unescape_help(rest.unwrap_or(""))))
+            }
+            _ => {}
+        }
+    }
+
+    fn refuse(&mut self, line: usize, reason: &'static str, message: String) {
+        self.refused_total += 1;
+        *self.reasons.entry(reason).or_default() += 1;
+        if self.refused.len() < MAX_LISTED {
+            self.refused.push((line, message));
+        }
+    }
+
+    fn stop(&mut self, status: StatusCode, message: String) {
+        if self.stopped.is_none() {
+            self.stopped = Some((status, message));
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), ApiError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let lines = std::mem::take(&mut self.batch_lines);
+        self.app.metrics.ingest_received(ENDPOINT, batch.len());
+        let store = self.app.store.clone();
+        let report = super::blocking(move || Ok(store.append(&batch)?)).await?;
+        self.written += report.accepted;
+        self.app.metrics.ingest_written(ENDPOINT, report.accepted);
+        for (i, reason) in &report.rejected {
+            let line = lines.get(*i).copied().unwrap_or(0);
+            self.refuse(line, reason_label(reason), reason.to_string());
+        }
+        let unlisted = report.rejected_total.saturating_sub(report.rejected.len());
+        if unlisted > 0 {
+            self.refused_total += unlisted;
+            *self.reasons.entry("other").or_default() += unlisted;
+        }
+        Ok(())
+    }
+
+    fn answer(self) -> Resp {
+        for (reason, n) in &self.reasons {
+            self.app.metrics.ingest_rejected(ENDPOINT, reason, *n);
+        }
+        if self.refused_total == 0 && self.stopped.is_none() {
+            return empty(StatusCode::NO_CONTENT);
+        }
+        let mut data = String::new();
+        let _ = write!(
+            data,
+            r#"{{"linesRead":{},"samplesWritten":{},"rejectedLines":{},"rejected":["#,
+            self.line_no, self.written, self.refused_total
+        );
+        for (i, (line, reason)) in self.refused.iter().enumerate() {
+            if i > 0 {
+                data.push(',');
+            }
+            let _ = write!(data, r#"{{"line":{line},"reason":"#);
+            format::push_str(&mut data, reason);
+            data.push('}');
+        }
+        data.push_str("]}");
+        let (status, mut message) = match self.stopped {
+            Some((status, why)) => (status, format!("{why}; ")),
+            None => (StatusCode::BAD_REQUEST, String::new()),
+        };
+        if self.refused_total > 0 {
+            let first = self
+                .refused
+                .first()
+                .map(|(l, r)| format!(" (first: line {l}: {r})"))
+                .unwrap_or_default();
+            let _ = write!(message, "{} lines refused{first}; ", self.refused_total);
+        }
+        let _ = write!(
+            message,
+            "{} samples from {} lines read were written",
+            self.written, self.line_no
+        );
+        ApiError::new(status, "bad_data", message)
+            .with_data(data)
+            .into_response()
+    }
+}
+
+/// `# HELP` text escapes: `\\` and `\n`.
+fn unescape_help(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (c, c == '\\') {
+            (_, true) => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => out.push('\\'),
+            },
+            (c, false) => out.push(c),
+        }
+    }
+    out
+}
+
+type Parsed = (Vec<(String, String)>, f64, Option<i64>);
+
+/// Parses one sample line of the text exposition format.
+fn parse_line(line: &str) -> Result<Parsed, String> {
+    let b = line.as_bytes();
+    let mut i = b
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_' || **c == b':')
+        .count();
+    if i == 0 {
+        return Err(format!(
+            "expected a metric name at column 1, found {:?}",
+            excerpt(line, 0)
+        ));
+    }
+    let mut pairs = vec![(ward_store::METRIC_NAME.to_string(), line[..i].to_string())];
+    let skip_ws = |i: &mut usize| {
+        while *i < b.len() && (b[*i] == b' ' || b[*i] == b'\t') {
+            *i += 1;
+        }
+    };
+    skip_ws(&mut i);
+    if i < b.len() && b[i] == b'{' {
+        i += 1;
+        loop {
+            skip_ws(&mut i);
+            if i < b.len() && b[i] == b'}' {
+                i += 1;
+                break;
+            }
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            if i == start {
+                return Err(format!(
+                    "expected a label name at column {}, found {:?}",
+                    start + 1,
+                    excerpt(line, start)
+                ));
+            }
+            let name = line[start..i].to_string();
+            skip_ws(&mut i);
+            if i >= b.len() || b[i] != b'=' {
+                return Err(format!(
+                    "expected '=' after label {name:?} at column {}",
+                    i + 1
+                ));
+            }
+            i += 1;
+            skip_ws(&mut i);
+            if i >= b.len() || b[i] != b'"' {
+                return Err(format!(
+                    "expected '\"' to open the value of label {name:?} at column {}",
+                    i + 1
+                ));
+            }
+            i += 1;
+            let mut value = String::new();
+            let mut closed = false;
+            let mut chars = line[i..].char_indices();
+            while let Some((j, c)) = chars.next() {
+                match c {
+                    '"' => {
+                        i += j + 1;
+                        closed = true;
+                        break;
+                    }
+                    '\\' => match chars.next() {
+                        Some((_, 'n')) => value.push('\n'),
+                        Some((_, '\\')) => value.push('\\'),
+                        Some((_, '"')) => value.push('"'),
+                        Some((_, other)) => {
+                            return Err(format!(
+                                "invalid escape \\{other} in the value of label {name:?}"
+                            ));
+                        }
+                        None => break,
+                    },
+                    c => value.push(c),
+                }
+            }
+            if !closed {
+                return Err(format!("unterminated value of label {name:?}"));
+            }
+            pairs.push((name, value));
+            skip_ws(&mut i);
+            match b.get(i) {
+                Some(b',') => i += 1,
+                Some(b'}') => {
+                    i += 1;
+                    break;
+                }
+                _ => {
+                    return Err(format!(
+                        "expected ',' or '}}' at column {}, found {:?}",
+                        i + 1,
+                        excerpt(line, i)
+                    ));
+                }
+            }
+        }
+    }
+    let mut fields = line[i..].split_ascii_whitespace();
+    let value = fields.next().ok_or_else(|| "missing value".to_string())?;
+    let value: f64 = value
+        .parse()
+        .map_err(|_| format!("invalid value {value:?}"))?;
+    let ts = match fields.next() {
+        None => None,
+        Some(t) => Some(
+            t.parse::<i64>()
+                .map_err(|_| format!("invalid timestamp {t:?} (expected integer milliseconds)"))?,
+        ),
+    };
+    if let Some(extra) = fields.next() {
+        return Err(format!("unexpected {extra:?} after the timestamp"));
+    }
+    Ok((pairs, value, ts))
+}
+
+/// Up to 20 characters of `line` from byte `at`, for an error message.
+fn excerpt(line: &str, at: usize) -> String {
+    line.get(at..).unwrap_or("").chars().take(20).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(line: &str) -> Parsed {
+        parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+
+    #[test]
+    fn sample_lines_parse() {
+        let (pairs, v, t) =
+            ok(r#"http_requests_total{method="post",code="200"} 1027 1395066363000"#);
+        assert_eq!(pairs.len(), 3);
+        assert_eq!(pairs[1], ("method".into(), "post".into()));
+        assert_eq!((v, t), (1027.0, Some(1_395_066_363_000)));
+        let (pairs, v, t) = ok("up 1");
+        assert_eq!((pairs.len(), v, t), (1, 1.0, None));
+        let (pairs, _, _) = ok(r#"x{a="q\"uo\\te\n",b="",} +Inf"#);
+        assert_eq!(pairs[1].1, "q\"uo\\te\n");
+        assert!(ok("x NaN").1.is_nan());
+        assert_eq!(ok("x { } -2.5e3 5").1, -2500.0);
+    }
+
+    #[test]
+    fn bad_lines_say_what_is_wrong() {
+        let err = |l: &str| parse_line(l).err().unwrap_or_default();
+        assert!(err("{a=\"1\"} 1").contains("expected a metric name"));
+        assert!(err("x{a=1} 1").contains("expected '\"'"));
+        assert!(err("x{a=\"1} 1").contains("unterminated"));
+        assert!(err("x{a=\"1\" b=\"2\"} 1").contains("expected ',' or '}'"));
+        assert!(err("x").contains("missing value"));
+        assert!(err("x one").contains("invalid value"));
+        assert!(err("x 1 1.5").contains("invalid timestamp"));
+        assert!(err("x 1 2 3").contains("after the timestamp"));
+    }
+
+    #[test]
+    fn help_text_unescapes() {
+        assert_eq!(unescape_help(r"a\nb\\c"), "a\nb\\c");
+    }
+}
