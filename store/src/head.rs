@@ -6,6 +6,14 @@
 //! partition. A series is sealed when open + out-of-order samples reach the chunk size, when
 //! a sample crosses into another partition, and at checkpoints.
 //!
+//! Once written, a series' last `KEPT_CHUNKS` chunks stay in memory too ("kept"), as
+//! Prometheus's head keeps its recent chunks: a selection whose start lies after everything
+//! of the series that is only on disk (`disk_floor`) is answered from the head alone, with
+//! no LSM lookup. A series the head met before this process wrote all of it (recovered from
+//! the WAL, or seen again after its head entry was dropped) has an unknown floor and is
+//! always read from disk as well. Kept chunks older than `KEEP_FOR_MS` behind the newest
+//! sample are dropped at checkpoints.
+//!
 //! Every sealed chunk gets a sequence number; readers merge overlapping chunks by timestamp,
 //! the highest sequence winning, which is how "last write wins" survives sealing, recovery
 //! and compaction.
@@ -17,6 +25,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 const SHARDS: usize = 64;
+/// Written chunks a series keeps in memory: 2 h at a 15 s scrape interval, about 700 bytes.
+pub const KEPT_CHUNKS: usize = 4;
+/// How far behind the newest sample kept chunks may end before a checkpoint drops them.
+pub const KEEP_FOR_MS: i64 = 3 * 3_600_000;
 
 /// Sequence of the open chunk and out-of-order buffer: newer than anything sealed.
 const SEQ_OPEN: u64 = u64::MAX - 1;
@@ -39,11 +51,47 @@ pub struct Sealed {
     pub bytes: Arc<[u8]>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct HeadSeries {
     open: Option<(i64, Encoder)>,
     ooo: Vec<(i64, f64)>,
     sealed: Vec<Sealed>,
+    /// Written chunks still held, oldest first.
+    kept: Vec<Sealed>,
+    /// Every sample of the series that is on disk but not in this entry has a timestamp at
+    /// most this; `i64::MAX` when unknown.
+    disk_floor: i64,
+}
+
+impl Default for HeadSeries {
+    fn default() -> Self {
+        Self {
+            open: None,
+            ooo: Vec::new(),
+            sealed: Vec::new(),
+            kept: Vec::new(),
+            disk_floor: i64::MAX,
+        }
+    }
+}
+
+impl HeadSeries {
+    fn is_empty(&self) -> bool {
+        self.open.is_none() && self.ooo.is_empty() && self.sealed.is_empty() && self.kept.is_empty()
+    }
+
+    /// Drops the kept chunks `drop` selects; the disk floor rises past them.
+    fn forget(&mut self, drop: impl Fn(&Sealed) -> bool) {
+        let mut floor = self.disk_floor;
+        self.kept.retain(|c| {
+            let gone = drop(c);
+            if gone {
+                floor = floor.max(c.max_ts);
+            }
+            !gone
+        });
+        self.disk_floor = floor;
+    }
 }
 
 /// Allocates chunk sequence numbers; the store reserves ranges durably before use.
@@ -170,16 +218,45 @@ impl Head {
         out
     }
 
-    /// Forgets sealed chunks that are now written; drops series left empty.
+    /// Moves sealed chunks that are now written to the kept ones (the last `KEPT_CHUNKS`).
     pub fn written(&self, chunks: &[Sealed]) {
         for c in chunks {
             let mut shard = self.shard(c.id);
-            if let Some(s) = shard.get_mut(&c.id) {
-                s.sealed.retain(|x| x.seq != c.seq);
-                if s.sealed.is_empty() && s.open.is_none() && s.ooo.is_empty() {
-                    shard.remove(&c.id);
+            if let Some(s) = shard.get_mut(&c.id)
+                && let Some(i) = s.sealed.iter().position(|x| x.seq == c.seq)
+            {
+                let chunk = s.sealed.remove(i);
+                s.kept.push(chunk);
+                if s.kept.len() > KEPT_CHUNKS {
+                    // Oldest by end: the one whose samples are least likely to be asked for.
+                    s.kept.sort_by_key(|k| k.max_ts);
+                    let excess = s.kept.len() - KEPT_CHUNKS;
+                    let floor = s.kept[..excess].iter().map(|k| k.max_ts).max();
+                    s.kept.drain(..excess);
+                    s.disk_floor = s.disk_floor.max(floor.unwrap_or(i64::MIN));
                 }
             }
+        }
+    }
+
+    /// Notes that `id` is a series this process created: nothing of it is on disk yet.
+    pub fn created(&self, id: SeriesId) {
+        if let Some(s) = self.shard(id).get_mut(&id)
+            && s.kept.is_empty()
+        {
+            s.disk_floor = i64::MIN;
+        }
+    }
+
+    /// Drops kept chunks that end before `before` or lie in a partition `gone` says is
+    /// dropped, and series left with nothing.
+    pub fn trim(&self, before: i64, gone: impl Fn(i64) -> bool) {
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            shard.retain(|_, s| {
+                s.forget(|c| c.max_ts < before || gone(c.pid));
+                !s.is_empty()
+            });
         }
     }
 
@@ -202,26 +279,32 @@ impl Head {
             for s in shard.values() {
                 bytes += s.open.as_ref().map_or(0, |(_, e)| e.size())
                     + s.ooo.len() * 16
-                    + s.sealed.iter().map(|c| c.bytes.len()).sum::<usize>();
+                    + s.sealed.iter().map(|c| c.bytes.len()).sum::<usize>()
+                    + s.kept.iter().map(|c| c.bytes.len()).sum::<usize>();
             }
         }
         (n, bytes)
     }
 
     /// Samples of `id` in `[start, end]` with the sequence that orders equal timestamps.
+    /// True when the head holds every sample of the series from `start` on: the disk need
+    /// not be read.
     pub fn read(
         &self,
         id: SeriesId,
         start: i64,
         end: i64,
         out: &mut Vec<(i64, u64, f64)>,
-    ) -> crate::Result<()> {
+    ) -> crate::Result<bool> {
         let shard = self.shard(id);
         let Some(s) = shard.get(&id) else {
-            return Ok(());
+            return Ok(false);
         };
+        // Kept chunks are on disk too: read them here only when the disk is not read.
+        let complete = start > s.disk_floor;
+        let kept: &[Sealed] = if complete { &s.kept } else { &[] };
         let mut buf = Vec::new();
-        for c in &s.sealed {
+        for c in kept.iter().chain(&s.sealed) {
             if c.max_ts < start || c.min_ts > end {
                 continue;
             }
@@ -251,7 +334,7 @@ impl Head {
                 .filter(|(t, _)| (start..=end).contains(t))
                 .map(|&(t, v)| (t, SEQ_OOO, v)),
         );
-        Ok(())
+        Ok(complete)
     }
 }
 

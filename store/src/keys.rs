@@ -51,6 +51,11 @@ impl std::hash::Hasher for IdHasher {
 /// Builds [`IdHasher`]s.
 pub type IdBuildHasher = std::hash::BuildHasherDefault<IdHasher>;
 
+/// Hashes label sets, which clients do choose: foldhash with a per-map random seed, several
+/// times faster than SipHash on the short strings of a label set (every appended sample
+/// looks its series up by labels).
+pub type LabelsBuildHasher = foldhash::fast::RandomState;
+
 /// Canonical encoding of a label set: `name 0xFF value 0xFF` for each label in name order.
 pub fn canonical_labels(labels: &Labels) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
@@ -164,6 +169,31 @@ pub fn chunk(id: SeriesId, min_ts: i64, seq: u64) -> [u8; 24] {
     k[8..16].copy_from_slice(&ts_bytes(min_ts));
     k[16..].copy_from_slice(&seq.to_be_bytes());
     k
+}
+
+/// Prefix of a partition's span marks, kept in its data keyspace after every chunk key (no
+/// series gets id `u64::MAX`): `SPAN_PREFIX ++ span`, one key per power of two that the
+/// widest chunk or block of the partition reached (written, never overwritten).
+pub const SPAN_PREFIX: [u8; 12] = [
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, b's', b'p', b'a', b'n',
+];
+
+/// The span mark for a chunk covering `span` ms: the span rounded up to a power of two.
+pub fn span_mark(span: i64) -> (i64, [u8; 20]) {
+    let rounded = (span.max(1) as u64)
+        .checked_next_power_of_two()
+        .unwrap_or(u64::MAX) as i64;
+    let rounded = if rounded < 0 { i64::MAX } else { rounded };
+    let mut k = [0u8; 20];
+    k[..12].copy_from_slice(&SPAN_PREFIX);
+    k[12..].copy_from_slice(&(rounded as u64).to_be_bytes());
+    (rounded, k)
+}
+
+/// The span a span mark records.
+pub fn parse_span_mark(key: &[u8]) -> Option<i64> {
+    let b: [u8; 8] = key.get(12..20)?.try_into().ok()?;
+    i64::try_from(u64::from_be_bytes(b)).ok()
 }
 
 /// The sequence number of a chunk key.

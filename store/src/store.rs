@@ -9,11 +9,12 @@
 use crate::codec;
 use crate::head::{self, Head, PartitionOf, SeqAlloc};
 use crate::index::{self, storage};
-use crate::keys::{self, IdBuildHasher, SeriesId};
+use crate::keys::{self, IdBuildHasher, LabelsBuildHasher, SeriesId};
 use crate::options::{Durability, StoreOptions, ms};
 use crate::{Error, Labels, Matcher, Result, wal};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -140,11 +141,32 @@ struct Partition {
     index: Keyspace,
     /// Series whose index entries this process knows are written.
     indexed: Mutex<Option<HashSet<SeriesId, IdBuildHasher>>>,
+    /// No chunk or block of the partition covers more ms than this (rounded up to a power of
+    /// two; `i64::MAX` when unknown): a selection of `[start, end]` need not read chunks
+    /// that begin before `start - max_span`.
+    max_span: AtomicI64,
+}
+
+impl Partition {
+    /// Notes a chunk covering `[min_ts, max_ts]` about to be written in `wb`. Raised before
+    /// the batch commits, so that a reader who sees the chunk sees the span too; persisted
+    /// as a mark key, which concurrent writers add but never overwrite.
+    fn widen(&self, wb: &mut fjall::OwnedWriteBatch, min_ts: i64, max_ts: i64) {
+        let (span, key) = keys::span_mark(max_ts.saturating_sub(min_ts));
+        if self.max_span.fetch_max(span, Ordering::SeqCst) < span {
+            wb.insert(&self.data, key, []);
+        }
+    }
+
+    /// Where a scan for chunks of a selection starting at `start` may begin.
+    fn scan_from(&self, start: i64) -> i64 {
+        start.saturating_sub(self.max_span.load(Ordering::SeqCst))
+    }
 }
 
 #[derive(Default)]
 struct Dict {
-    by_labels: HashMap<Arc<Labels>, SeriesId>,
+    by_labels: HashMap<Arc<Labels>, SeriesId, LabelsBuildHasher>,
     by_id: HashMap<SeriesId, Arc<Labels>>,
 }
 
@@ -439,7 +461,7 @@ impl Store {
     /// stored value (last write wins). Samples older than the out-of-order window, or of a
     /// series without a metric name, are refused and reported; the rest of the batch is
     /// written. A batch larger than the limit is refused whole.
-    pub fn append(&self, batch: &[(Labels, i64, f64)]) -> Result<AppendReport> {
+    pub fn append<L: Borrow<Labels>>(&self, batch: &[(L, i64, f64)]) -> Result<AppendReport> {
         self.inner.append(batch)
     }
 
@@ -651,11 +673,21 @@ fn open_partition(db: &Database, path: &Path, pid: i64) -> Result<Partition> {
     let index = db
         .keyspace(&format!("i_{pid}"), small_memtable)
         .map_err(st)?;
+    // The widest span marked; none: no chunks (a new partition), or written before marks.
+    let max_span = match data.prefix(keys::SPAN_PREFIX).next_back() {
+        Some(kv) => {
+            let key = kv.key().map_err(st)?;
+            keys::parse_span_mark(&key).unwrap_or(i64::MAX)
+        }
+        None if data.is_empty().map_err(st)? => 0,
+        None => i64::MAX,
+    };
     Ok(Partition {
         pid,
         data,
         index,
         indexed: Mutex::new(None),
+        max_span: AtomicI64::new(max_span),
     })
 }
 
@@ -771,7 +803,7 @@ impl Inner {
         self.max_ts.fetch_max(ts, Ordering::SeqCst);
     }
 
-    fn append(&self, batch: &[(Labels, i64, f64)]) -> Result<AppendReport> {
+    fn append<L: Borrow<Labels>>(&self, batch: &[(L, i64, f64)]) -> Result<AppendReport> {
         if batch.len() > self.opts.max_batch_samples {
             return Err(Error::BatchTooLarge {
                 got: batch.len(),
@@ -804,14 +836,31 @@ impl Inner {
             let mut next_series = ingest.next_series;
             {
                 let dict = self.dict();
-                let mut local: HashMap<&Labels, SeriesId> = HashMap::new();
+                let mut local: HashMap<&Labels, SeriesId, LabelsBuildHasher> = HashMap::default();
+                // Callers that hand in shared label sets (`Arc<Labels>` cloned per sample)
+                // repeat the same pointer: known by address, the set is neither hashed nor
+                // compared again. Every element of `batch` lives for the whole call, so an
+                // address stands for one label set.
+                let mut by_addr: HashMap<usize, SeriesId, IdBuildHasher> = HashMap::default();
                 for (i, (labels, ts, value)) in batch.iter().enumerate() {
+                    let labels: &Labels = labels.borrow();
                     if *ts < running_max.saturating_sub(window) {
                         reject(i, RejectReason::OutOfWindow, &mut report);
                         continue;
                     }
-                    let id = match dict.by_labels.get(labels).or_else(|| local.get(labels)) {
-                        Some(&id) => id,
+                    let addr = labels as *const Labels as usize;
+                    let known = match by_addr.get(&addr) {
+                        Some(&id) => Some(id),
+                        None => {
+                            let id = dict.by_labels.get(labels).or_else(|| local.get(labels));
+                            if let Some(&id) = id {
+                                by_addr.insert(addr, id);
+                            }
+                            id.copied()
+                        }
+                    };
+                    let id = match known {
+                        Some(id) => id,
                         None => {
                             if labels.metric_name().is_none() {
                                 reject(i, RejectReason::MissingMetricName, &mut report);
@@ -831,6 +880,7 @@ impl Inner {
                             wb.insert(&self.series, keys::dict_by_id(id), canonical);
                             new_series.push((Arc::new(labels.clone()), id));
                             local.insert(labels, id);
+                            by_addr.insert(addr, id);
                             id
                         }
                     };
@@ -868,6 +918,7 @@ impl Inner {
             }
             ingest.next_series = next_series;
             ingest.wal_bytes += record_len;
+            let created: Vec<SeriesId> = new_series.iter().map(|&(_, id)| id).collect();
             if !new_series.is_empty() {
                 let mut dict = self.dict.write().unwrap_or_else(|e| e.into_inner());
                 for (labels, id) in new_series {
@@ -889,6 +940,10 @@ impl Inner {
                 {
                     touched.push(id);
                 }
+            }
+            // Before any of their chunks is written: nothing of them is on disk.
+            for id in created {
+                self.head.created(id);
             }
             report.accepted = samples.len();
             self.counters
@@ -940,6 +995,7 @@ impl Inner {
             while end < chunks.len() && bytes < CHUNK_WRITE_BATCH_BYTES {
                 let c = &chunks[end];
                 let p = self.partition(c.pid)?;
+                p.widen(&mut wb, c.min_ts, c.max_ts);
                 wb.insert(&p.data, keys::chunk(c.id, c.min_ts, c.seq), &*c.bytes);
                 bytes += c.bytes.len() + 24;
                 end += 1;
@@ -969,6 +1025,10 @@ impl Inner {
         ingest.wal_bytes = 0;
         ingest.last_checkpoint = Instant::now();
         self.write_sealed(None)?;
+        // Kept chunks far behind the newest sample (series that stopped) leave memory.
+        let newest = self.max_ts.load(Ordering::SeqCst);
+        self.head
+            .trim(newest.saturating_sub(head::KEEP_FOR_MS), |_| false);
         self.save_meta(ingest.seq_reserved)?;
         self.sync_all()?;
         // Every generation before the new one is covered by the chunks just synced.
@@ -1058,6 +1118,8 @@ impl Inner {
         if expired.is_empty() {
             return Ok(());
         }
+        let gone: HashSet<i64> = expired.iter().map(|p| p.pid).collect();
+        self.head.trim(i64::MIN, |pid| gone.contains(&pid));
         for p in &expired {
             tracing::info!(path = %self.path.display(), partition = p.pid, "retention drops partition");
             self.compacted
@@ -1211,6 +1273,9 @@ impl Inner {
             for part in merged.chunks(BLOCK_SAMPLES) {
                 if let Some(bytes) = codec::block::encode(part, self.opts.zstd_level)? {
                     pending += bytes.len();
+                    if let (Some(first), Some(last)) = (part.first(), part.last()) {
+                        p.widen(&mut wb, first.0, last.0);
+                    }
                     wb.insert(&p.data, keys::chunk(id, part[0].0, self.seq.next()), bytes);
                 }
             }
@@ -1300,20 +1365,27 @@ impl Inner {
     ) -> Result<Vec<Series>> {
         let ids = self.matching_ids(matchers, start, end)?;
         let parts = self.partitions(start, end);
+        // Head first, disk second: a chunk moving from one to the other in between is then
+        // seen twice (and merged), never missed.
+        let mut found = Vec::with_capacity(ids.len());
+        for (id, labels) in ids {
+            let mut samples = Vec::new();
+            let complete = self.head.read(id, start, end, &mut samples)?;
+            found.push((id, labels, samples, complete));
+        }
+        // fjall's keyspaces read the latest data, so a compaction committing mid-scan could
+        // hide both the chunks it removes and the block it adds: read through one snapshot
+        // taken after the head. A partition's span bound is read after the snapshot: a
+        // chunk the snapshot holds has raised it already.
+        let snap = self.db.snapshot();
+        let froms: Vec<i64> = parts.iter().map(|p| p.scan_from(start)).collect();
         let mut out = Vec::new();
         let mut loaded = 0usize;
         let mut buf = Vec::new();
-        for (id, labels) in ids {
-            // Head first, disk second: a chunk moving from one to the other in between is
-            // then seen twice (and merged), never missed.
-            let mut samples = Vec::new();
-            self.head.read(id, start, end, &mut samples)?;
-            // fjall's keyspace iterators read the latest data, so a compaction committing
-            // mid-scan could hide both the chunks it removes and the block it adds: read
-            // through a snapshot taken after the head.
-            let snap = self.db.snapshot();
-            for p in &parts {
-                let lo = keys::chunk(id, i64::MIN, 0);
+        for (id, labels, mut samples, complete) in found {
+            let disk = if complete { &[][..] } else { &parts[..] };
+            for (p, &from) in disk.iter().zip(&froms) {
+                let lo = keys::chunk(id, from, 0);
                 let hi = keys::chunk(id, end, u64::MAX);
                 for kv in snap.range(&p.data, lo..=hi) {
                     let (k, v) = kv.into_inner().map_err(self.st())?;

@@ -294,3 +294,58 @@ fn nan_staleness_and_negative_zero_round_trip_bit_exact() {
         assert_eq!(g.1.to_bits(), v.to_bits());
     }
 }
+
+#[test]
+fn a_selection_finds_samples_of_chunks_that_began_long_before_it() {
+    // A sparse series fills a chunk over most of a partition while a dense one cuts many
+    // short chunks: a selection late in the partition must still find the sparse chunk's
+    // samples, on disk, after compaction into a block and after reopen.
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || StoreOptions {
+        partition: Duration::from_secs(24 * 3600),
+        out_of_order_window: Duration::from_secs(24 * 3600),
+        retention: Duration::from_secs(30 * 24 * 3600),
+        ..opts()
+    };
+    let day = T0 - T0.rem_euclid(86_400_000);
+    let sparse = l("sparse", &[]);
+    let dense = l("dense", &[]);
+    let sparse_samples: Vec<(i64, f64)> = (0..8)
+        .map(|i| (day + i * 3 * 3_600_000, i as f64))
+        .collect();
+    {
+        let store = Store::open(dir.path(), opts()).unwrap();
+        for &(t, v) in &sparse_samples {
+            let mut batch = vec![(sparse.clone(), t, v)];
+            batch.extend((0..720).map(|j| (dense.clone(), t + j * 15_000, j as f64)));
+            store.append(&batch).unwrap();
+        }
+        store.flush().unwrap();
+        // 21 h into the day: only the sparse chunk (8 samples, 21 h wide) holds one.
+        let late = store
+            .select(
+                &[Matcher::equal("__name__", "sparse")],
+                day + 20 * 3_600_000,
+                day + 22 * 3_600_000,
+            )
+            .unwrap();
+        assert_eq!(late[0].samples, vec![sparse_samples[7]]);
+        store.close().unwrap();
+    }
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let pick = |store: &Store| {
+        store
+            .select(
+                &[Matcher::equal("__name__", "sparse")],
+                day + 20 * 3_600_000,
+                day + 22 * 3_600_000,
+            )
+            .unwrap()
+            .into_iter()
+            .map(|s| s.samples)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pick(&store), vec![vec![sparse_samples[7]]]);
+    store.compact().unwrap();
+    assert_eq!(pick(&store), vec![vec![sparse_samples[7]]]);
+}

@@ -255,22 +255,40 @@ impl<'a> BitReader<'a> {
         Self { buf, pos: 0 }
     }
 
+    /// Reads `n` (at most 64) bits, most significant first: one unaligned 8-byte load and
+    /// shifts, plus one more byte when the bits straddle it.
+    #[inline]
     fn read(&mut self, n: u8) -> Result<u64> {
-        let mut v = 0u64;
-        let mut n = n;
-        while n > 0 {
-            let byte = *self
-                .buf
-                .get(self.pos / 8)
-                .ok_or_else(|| corrupt("gorilla chunk is truncated"))?;
-            let offset = (self.pos % 8) as u8;
-            let avail = 8 - offset;
-            let take = avail.min(n);
-            let bits = (byte >> (avail - take)) & (((1u16 << take) - 1) as u8);
-            v = (v << take) | u64::from(bits);
-            self.pos += usize::from(take);
-            n -= take;
+        let n = usize::from(n.min(64));
+        if n == 0 {
+            return Ok(0);
         }
+        let end = self.pos + n;
+        if end > self.buf.len() * 8 {
+            return Err(corrupt("gorilla chunk is truncated"));
+        }
+        let at = self.pos / 8;
+        let off = self.pos % 8;
+        let word = match self.buf.get(at..at + 8) {
+            Some(eight) => u64::from_be_bytes(eight.try_into().unwrap_or([0; 8])),
+            None => {
+                // Fewer than 8 bytes left: zero-padded.
+                let mut word = [0u8; 8];
+                let tail = &self.buf[at..];
+                word[..tail.len()].copy_from_slice(tail);
+                u64::from_be_bytes(word)
+            }
+        };
+        let first = word << off;
+        let v = if off + n <= 64 {
+            first >> (64 - n)
+        } else {
+            // The last `rest` (1..=7) bits are the top of the ninth byte.
+            let rest = off + n - 64;
+            let ninth = u64::from(self.buf.get(at + 8).copied().unwrap_or(0));
+            (first >> (64 - n)) | (ninth >> (8 - rest))
+        };
+        self.pos = end;
         Ok(v)
     }
 }
@@ -289,6 +307,28 @@ mod tests {
             assert_eq!(a.1.to_bits(), b.1.to_bits());
         }
         bytes
+    }
+
+    #[test]
+    fn bit_reader_reads_any_width_at_any_offset() {
+        // Against the definition: bit i of the stream is bit 7 - i % 8 of byte i / 8.
+        let bytes: Vec<u8> = (0..40u32)
+            .map(|i| (i.wrapping_mul(151) ^ 0x5a) as u8)
+            .collect();
+        let bit = |i: usize| u64::from(bytes[i / 8] >> (7 - i % 8) & 1);
+        for start in 0..24 {
+            for n in 0..=64u8 {
+                let mut r = BitReader::new(&bytes);
+                r.read((start % 65) as u8).unwrap();
+                let at = r.pos;
+                let want = (0..usize::from(n)).fold(0u64, |v, i| (v << 1) | bit(at + i));
+                assert_eq!(r.read(n).unwrap(), want, "{n} bits at {at}");
+                assert_eq!(r.pos, at + usize::from(n));
+            }
+        }
+        let mut r = BitReader::new(&bytes[..2]);
+        assert!(r.read(10).is_ok());
+        assert!(r.read(7).is_err(), "past the end");
     }
 
     #[test]
