@@ -3,7 +3,10 @@
 //! for backfill and tests. A line without a timestamp gets the request's arrival time.
 //!
 //! The body is streamed: lines are parsed as chunks arrive and appended to the store in
-//! batches, so memory stays bounded by one batch and one line, whatever the body's size. The
+//! batches, so memory stays bounded by two batches and one line, whatever the body's size.
+//! Parsing and appending overlap: while the store appends one batch on a blocking thread,
+//! the next is parsed. A series' text (the line up to its value) is parsed into labels
+//! once per request: later lines of the same series cost a hash lookup. The
 //! body is limited to `max_body_bytes` and `max_samples_per_request` samples; a line to
 //! `MAX_LINE_BYTES`. `# TYPE` and `# HELP` lines feed `/api/v1/metadata`; other comments and
 //! blank lines are skipped.
@@ -20,9 +23,11 @@ use super::remote_write::{APPEND_BATCH, reason_label};
 use super::{ApiError, App, Resp, empty, format};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode, header};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
-use ward_store::Labels;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use ward_store::{AppendReport, Labels};
 
 /// Longest line accepted, in bytes.
 const MAX_LINE_BYTES: usize = 64 << 10;
@@ -30,6 +35,15 @@ const MAX_LINE_BYTES: usize = 64 << 10;
 const MAX_LISTED: usize = 100;
 /// The `endpoint` label of ingest metrics.
 const ENDPOINT: &str = "import";
+/// Distinct series texts remembered per request; past it the memory is cleared and starts
+/// over (a body of that many series gains little from it anyway).
+const MAX_KNOWN_SERIES: usize = 100_000;
+
+/// An append running on a blocking thread, with the line number of each of its samples.
+type Pending = (
+    JoinHandle<Result<AppendReport, ward_store::Error>>,
+    Vec<usize>,
+);
 
 /// `POST /api/v1/import/prometheus`.
 pub(crate) async fn import(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
@@ -63,8 +77,10 @@ pub(crate) async fn import(app: &App, req: Request<Incoming>) -> Result<Resp, Ap
         app,
         default_ts: now_ms(),
         line_no: 0,
+        known: HashMap::default(),
         batch: Vec::new(),
         batch_lines: Vec::new(),
+        pending: None,
         samples: 0,
         written: 0,
         refused: Vec::new(),
@@ -96,6 +112,8 @@ pub(crate) async fn import(app: &App, req: Request<Incoming>) -> Result<Resp, Ap
         while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
             if skipping {
                 skipping = false;
+            } else if buf.is_empty() {
+                import.line(&rest[..nl]);
             } else {
                 buf.extend_from_slice(&rest[..nl]);
                 import.line(&buf);
@@ -127,6 +145,7 @@ pub(crate) async fn import(app: &App, req: Request<Incoming>) -> Result<Resp, Ap
         import.line(&buf);
     }
     import.flush().await?;
+    import.settle().await?;
     Ok(import.answer())
 }
 
@@ -134,9 +153,13 @@ struct Import<'a> {
     app: &'a App,
     default_ts: i64,
     line_no: usize,
-    batch: Vec<(Labels, i64, f64)>,
+    /// Series text (a line up to its value) -> its labels, for this request.
+    known: HashMap<Box<str>, Arc<Labels>, foldhash::fast::RandomState>,
+    batch: Vec<(Arc<Labels>, i64, f64)>,
     /// The line number of each sample of `batch`.
     batch_lines: Vec<usize>,
+    /// The batch the store is appending while the next one is parsed.
+    pending: Option<Pending>,
     samples: usize,
     written: usize,
     refused: Vec<(usize, String)>,
@@ -164,8 +187,8 @@ impl Import<'_> {
             self.comment(comment);
             return;
         }
-        let parsed = parse_line(line).and_then(|(pairs, v, t)| {
-            let labels = Labels::from_pairs(pairs).map_err(|e| e.to_string())?;
+        let parsed = self.series(line).and_then(|(labels, rest)| {
+            let (v, t) = parse_value(rest)?;
             Ok((labels, v, t))
         });
         match parsed {
@@ -186,6 +209,22 @@ impl Import<'_> {
             }
             Err(e) => self.refuse(self.line_no, "bad_line", e),
         }
+    }
+
+    /// The labels of the line's series (parsed once per request) and the rest of the line.
+    fn series<'l>(&mut self, line: &'l str) -> Result<(Arc<Labels>, &'l str), String> {
+        let end = series_end(line.as_bytes());
+        let text = line[..end].trim_end();
+        if let Some(labels) = self.known.get(text) {
+            return Ok((labels.clone(), &line[end..]));
+        }
+        let (pairs, end) = parse_series(line)?;
+        let labels = Arc::new(Labels::from_pairs(pairs).map_err(|e| e.to_string())?);
+        if self.known.len() >= MAX_KNOWN_SERIES {
+            self.known.clear();
+        }
+        self.known.insert(text.into(), labels.clone());
+        Ok((labels, &line[end..]))
     }
 
     fn comment(&mut self, comment: &str) {
@@ -219,7 +258,9 @@ impl Import<'_> {
         }
     }
 
+    /// Hands the batch to the store on a blocking thread, once the previous one is settled.
     async fn flush(&mut self) -> Result<(), ApiError> {
+        self.settle().await?;
         if self.batch.is_empty() {
             return Ok(());
         }
@@ -227,7 +268,19 @@ impl Import<'_> {
         let lines = std::mem::take(&mut self.batch_lines);
         self.app.metrics.ingest_received(ENDPOINT, batch.len());
         let store = self.app.store.clone();
-        let report = super::blocking(move || Ok(store.append(&batch)?)).await?;
+        let task = tokio::task::spawn_blocking(move || store.append(&batch));
+        self.pending = Some((task, lines));
+        Ok(())
+    }
+
+    /// Waits for the append in flight, if any, and accounts for what it refused.
+    async fn settle(&mut self) -> Result<(), ApiError> {
+        let Some((task, lines)) = self.pending.take() else {
+            return Ok(());
+        };
+        let report = task
+            .await
+            .map_err(|e| ApiError::internal(format!("worker failed: {e}")))??;
         self.written += report.accepted;
         self.app.metrics.ingest_written(ENDPOINT, report.accepted);
         for (i, reason) in &report.rejected {
@@ -304,10 +357,37 @@ fn unescape_help(s: &str) -> String {
     out
 }
 
-type Parsed = (Vec<(String, String)>, f64, Option<i64>);
+/// Where a line's series text ends: after the metric name, or after the `}` closing its
+/// labels (quotes and escapes respected). A malformed line gives some end; `parse_series`
+/// then says what is wrong.
+fn series_end(b: &[u8]) -> usize {
+    let mut i = b
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_' || **c == b':')
+        .count();
+    let name_end = i;
+    while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+        i += 1;
+    }
+    if b.get(i) != Some(&b'{') {
+        return name_end;
+    }
+    let mut quoted = false;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if quoted => i += 1,
+            b'"' => quoted = !quoted,
+            b'}' if !quoted => return i + 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    b.len()
+}
 
-/// Parses one sample line of the text exposition format.
-fn parse_line(line: &str) -> Result<Parsed, String> {
+/// Parses the metric name and labels that start a sample line; returns them with the byte
+/// offset where the value starts.
+fn parse_series(line: &str) -> Result<(Vec<(String, String)>, usize), String> {
     let b = line.as_bytes();
     let mut i = b
         .iter()
@@ -407,7 +487,12 @@ fn parse_line(line: &str) -> Result<Parsed, String> {
             }
         }
     }
-    let mut fields = line[i..].split_ascii_whitespace();
+    Ok((pairs, i))
+}
+
+/// Parses what follows the series: the value and an optional timestamp in milliseconds.
+fn parse_value(rest: &str) -> Result<(f64, Option<i64>), String> {
+    let mut fields = rest.split_ascii_whitespace();
     let value = fields.next().ok_or_else(|| "missing value".to_string())?;
     let value: f64 = value
         .parse()
@@ -422,7 +507,7 @@ fn parse_line(line: &str) -> Result<Parsed, String> {
     if let Some(extra) = fields.next() {
         return Err(format!("unexpected {extra:?} after the timestamp"));
     }
-    Ok((pairs, value, ts))
+    Ok((value, ts))
 }
 
 /// Up to 20 characters of `line` from byte `at`, for an error message.
@@ -433,6 +518,20 @@ fn excerpt(line: &str, at: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Parsed = (Vec<(String, String)>, f64, Option<i64>);
+
+    /// A whole line, as `Import::line` reads it.
+    fn parse_line(line: &str) -> Result<Parsed, String> {
+        let (pairs, end) = parse_series(line)?;
+        assert_eq!(
+            line[..series_end(line.as_bytes())].trim_end(),
+            line[..end].trim_end(),
+            "the cache key of {line:?} is its series text"
+        );
+        let (v, t) = parse_value(&line[end..])?;
+        Ok((pairs, v, t))
+    }
 
     fn ok(line: &str) -> Parsed {
         parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"))
