@@ -91,6 +91,7 @@ impl App {
             max_samples: config.max_samples,
             timeout: config.query_timeout,
             max_points_per_series: query::MAX_POINTS_PER_SERIES,
+            max_series: config.max_series,
         });
         Self {
             registry,

@@ -206,6 +206,9 @@ pub struct ApiConfig {
     /// Most samples a query may hold in memory.
     #[serde(default = "default_query_max_samples")]
     pub max_samples: usize,
+    /// Most series a query's result may hold; more is a 422 error.
+    #[serde(default = "default_query_max_series")]
+    pub max_series: usize,
     /// How far back an instant selector (and `/federate`) looks for a sample.
     #[serde(default = "default_lookback_delta", with = "humantime_serde")]
     pub lookback_delta: Duration,
@@ -228,6 +231,9 @@ fn default_query_timeout() -> Duration {
 }
 fn default_query_max_samples() -> usize {
     50_000_000
+}
+fn default_query_max_series() -> usize {
+    100_000
 }
 fn default_lookback_delta() -> Duration {
     Duration::from_secs(300)
@@ -254,6 +260,7 @@ impl Default for ApiConfig {
             write_token_file: None,
             query_timeout: default_query_timeout(),
             max_samples: default_query_max_samples(),
+            max_series: default_query_max_series(),
             lookback_delta: default_lookback_delta(),
             max_concurrent_queries: default_max_concurrent_queries(),
             max_body_bytes: default_max_body_bytes(),

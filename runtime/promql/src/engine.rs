@@ -51,6 +51,9 @@ pub struct EngineOptions {
     pub timeout: Duration,
     /// Most points a range query may return per series (Prometheus: 11,000).
     pub max_points_per_series: usize,
+    /// Most series a result may hold (Prometheus has no such limit; VictoriaMetrics's
+    /// `-search.maxUniqueTimeseries` is the like).
+    pub max_series: usize,
 }
 
 impl Default for EngineOptions {
@@ -60,6 +63,7 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
             max_points_per_series: 11_000,
+            max_series: 100_000,
         }
     }
 }
@@ -155,6 +159,7 @@ impl Engine {
             n: 1,
         };
         let val = ev.eval(&expr, &grid)?;
+        let val = self.bounded(val)?;
         Ok(match val {
             Val::Scalar(v) => Value::Scalar(Point { t: time, v: v[0] }),
             Val::String(s) => Value::String(time, s),
@@ -185,6 +190,22 @@ impl Engine {
                 Value::Matrix(out)
             }
         })
+    }
+
+    /// Refuses a result of more than `max_series` series.
+    fn bounded(&self, val: Val) -> Result<Val, QueryError> {
+        let n = match &val {
+            Val::Vector(rows) => rows.len(),
+            Val::Range(rv) => rv.series.len(),
+            Val::Scalar(_) | Val::String(_) => 0,
+        };
+        if n > self.opts.max_series {
+            return Err(QueryError::Execution(format!(
+                "the query's result holds {n} series, more than the limit of {}",
+                self.opts.max_series
+            )));
+        }
+        Ok(val)
     }
 
     /// Evaluates `query` at every `step` (ms, > 0) from `start` to `end` (ms, inclusive).
@@ -232,6 +253,7 @@ impl Engine {
             n: n as usize,
         };
         let val = ev.eval(&expr, &grid)?;
+        let val = self.bounded(val)?;
         let mut out: Vec<Series> = match val {
             Val::Scalar(v) => vec![Series {
                 labels: Labels::default(),

@@ -19,4 +19,4 @@ mod value;
 
 pub use engine::{Engine, EngineOptions, Queryable, format_query};
 pub use error::QueryError;
-pub use value::{Labels, Point, Sample, Series, Value, format_float};
+pub use value::{Labels, Point, Sample, Series, Value, format_float, push_float};

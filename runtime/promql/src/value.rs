@@ -158,17 +158,71 @@ impl Value {
 /// Formats a sample value exactly as Prometheus's HTTP API does (Go's
 /// `strconv.FormatFloat(v, 'f', -1, 64)`, `+Inf`, `-Inf`, `NaN`).
 pub fn format_float(v: f64) -> String {
+    let mut out = String::new();
+    push_float(&mut out, v);
+    out
+}
+
+/// Appends `v` as [`format_float`] formats it.
+pub fn push_float(out: &mut String, v: f64) {
     if v.is_nan() {
-        "NaN".to_string()
+        out.push_str("NaN");
     } else if v == f64::INFINITY {
-        "+Inf".to_string()
+        out.push_str("+Inf");
     } else if v == f64::NEG_INFINITY {
-        "-Inf".to_string()
+        out.push_str("-Inf");
     } else {
-        // Rust's Display for f64 is the shortest representation that round-trips, never in
-        // exponent form: the same digits as Go's 'f' with precision -1.
-        format!("{v}")
+        let mut buf = ryu::Buffer::new();
+        let text = buf.format_finite(v);
+        if !text.contains(['e', 'E']) {
+            // Plain already ("1.0", "0.25", "-123.5"): Go writes whole numbers bare.
+            out.push_str(text.strip_suffix(".0").unwrap_or(text));
+        } else {
+            out.push_str(&shortest_plain(v));
+        }
     }
+}
+
+/// The shortest decimal that reads back as `v`, never in exponent form. The digits come
+/// from Ryu, which (as Go's `strconv`) rounds a value exactly halfway between two shortest
+/// candidates to the even one; Rust's `{}` rounds it up (0.61322784423828125 would print
+/// `...813` where Prometheus prints `...812`).
+fn shortest_plain(v: f64) -> String {
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(v);
+    let (neg, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exp) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i64>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all: String = format!("{int}{frac}");
+    // The decimal point sits after `point` digits of `digits`.
+    let lead = all.len() - all.trim_start_matches('0').len();
+    let digits = all[lead..].trim_end_matches('0');
+    let point = int.len() as i64 + exp - lead as i64;
+    let mut out = String::with_capacity(digits.len() + 8);
+    if neg {
+        out.push('-');
+    }
+    if digits.is_empty() {
+        out.push('0');
+    } else if point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-point) as usize));
+        out.push_str(digits);
+    } else if point as usize >= digits.len() {
+        out.push_str(digits);
+        out.extend(std::iter::repeat_n('0', point as usize - digits.len()));
+    } else {
+        out.push_str(&digits[..point as usize]);
+        out.push('.');
+        out.push_str(&digits[point as usize..]);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -186,6 +240,32 @@ mod tests {
         assert_eq!(format_float(f64::INFINITY), "+Inf");
         assert_eq!(format_float(f64::NEG_INFINITY), "-Inf");
         assert_eq!(format_float(-0.0), "-0");
+        assert_eq!(format_float(123.456), "123.456");
+        assert_eq!(format_float(-1.5e-7), "-0.00000015");
+        assert_eq!(format_float(1.7976931348623157e308).len(), 309);
+        assert_eq!(format_float(5e-324).len(), 326);
+        // Exactly halfway between two 16-digit candidates: Go (and Prometheus) round to even.
+        // 80377 / 2^17 = 0.61322784423828125 exactly.
+        assert_eq!(format_float(80377.0 / 131072.0), "0.6132278442382812");
+    }
+
+    #[test]
+    fn floats_read_back_to_themselves() {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = f64::from_bits(x);
+            if v.is_finite() {
+                let s = format_float(v);
+                assert_eq!(s.parse::<f64>().ok(), Some(v), "{v:e} printed as {s}");
+                assert!(
+                    s.len() <= format!("{v}").len(),
+                    "{v:e}: {s} longer than Rust's"
+                );
+            }
+        }
     }
 
     #[test]

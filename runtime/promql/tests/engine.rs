@@ -205,6 +205,41 @@ fn sample_limit_is_a_clean_execution_error() {
 }
 
 #[test]
+fn series_limit_is_a_clean_execution_error() {
+    let db = store();
+    let e = Engine::new(EngineOptions {
+        max_series: 3,
+        ..EngineOptions::default()
+    });
+    for q in ["http_requests_total", "rate(http_requests_total[5m])"] {
+        let err = e.instant(&db, q, 60 * MIN, None).expect_err(q);
+        assert_eq!(err.http_status(), 422, "{q}: {err}");
+        assert!(
+            err.to_string()
+                .contains("4 series, more than the limit of 3"),
+            "{err}"
+        );
+        let err = e.range(&db, q, 0, 60 * MIN, 60_000, None).expect_err(q);
+        assert_eq!(err.http_status(), 422, "{q}: {err}");
+    }
+    // Fewer series pass, even from a larger selection.
+    let sum = e
+        .range(
+            &db,
+            "sum by (job) (http_requests_total)",
+            0,
+            60 * MIN,
+            60_000,
+            None,
+        )
+        .expect("two series");
+    match sum {
+        Value::Matrix(m) => assert_eq!(m.len(), 2),
+        other => panic!("a matrix, got {other:?}"),
+    }
+}
+
+#[test]
 fn zero_timeout_is_a_timeout_error() {
     let db = store();
     let e = Engine::default();

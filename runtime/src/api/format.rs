@@ -3,7 +3,7 @@
 //! `1700000000`), values as strings (`"+Inf"`), and the text exposition format of `/federate`.
 
 use std::fmt::Write;
-use ward_promql::{Value, format_float};
+use ward_promql::{Value, format_float, push_float};
 
 /// Appends `s` as a JSON string, escaped as Go's encoding/json does (HTML characters and
 /// U+2028/U+2029 as `\u` escapes).
@@ -68,10 +68,16 @@ pub(crate) fn push_timestamp(out: &mut String, ms: i64) {
         ("", ms as u64)
     };
     let (secs, frac) = (abs / 1000, abs % 1000);
-    if frac == 0 {
-        let _ = write!(out, "{sign}{secs}");
-    } else {
-        let _ = write!(out, "{sign}{secs}.{frac:03}");
+    out.push_str(sign);
+    out.push_str(itoa::Buffer::new().format(secs));
+    if frac != 0 {
+        let digits = [
+            b'.',
+            b'0' + (frac / 100) as u8,
+            b'0' + (frac / 10 % 10) as u8,
+            b'0' + (frac % 10) as u8,
+        ];
+        out.push_str(std::str::from_utf8(&digits).unwrap_or(""));
     }
 }
 
@@ -80,7 +86,7 @@ pub(crate) fn push_point(out: &mut String, t: i64, v: f64) {
     out.push('[');
     push_timestamp(out, t);
     out.push_str(",\"");
-    out.push_str(&format_float(v));
+    push_float(out, v);
     out.push_str("\"]");
 }
 
