@@ -50,8 +50,10 @@ fn main() {
 
     check_target_installed();
 
+    // A relative CARGO_TARGET_DIR is taken from the workspace root, where cargo is run (the
+    // build script itself runs in `tests/`).
     let target_dir = match env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir),
+        Some(dir) => root.join(dir),
         None => root.join("target"),
     }
     .join("guest");

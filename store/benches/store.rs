@@ -26,13 +26,17 @@
 #![allow(clippy::unwrap_used, clippy::too_many_lines)]
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use ward_store::{Durability, Labels, Matcher, Store, StoreOptions};
+
+#[path = "common/client.rs"]
+mod client;
+use client::{Http, cpu_secs, dur, free_addr, secs, si, urlencode};
 
 /// 2023-11-14T00:00:00Z: a day boundary, so the data set fills exactly one ward partition.
 const T0: i64 = 1_699_920_000_000;
@@ -1639,13 +1643,6 @@ impl Peer {
     }
 }
 
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
 /// Imports `bodies` in order over one keep-alive connection, then force_flush. Returns the
 /// wall time and VM's CPU seconds.
 fn vm_import(vm: &Peer, bodies: &[Vec<u8>]) -> (f64, f64) {
@@ -1761,136 +1758,6 @@ impl Queries {
 }
 
 // ---------------------------------------------------------------------------------------
-// A minimal HTTP/1.1 client (keep-alive, Content-Length and chunked replies).
-
-struct Http {
-    addr: SocketAddr,
-    conn: Option<BufReader<TcpStream>>,
-}
-
-impl Http {
-    fn new(addr: SocketAddr) -> Self {
-        Self { addr, conn: None }
-    }
-
-    fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: &[u8],
-    ) -> std::io::Result<(u16, Vec<u8>)> {
-        let reused = self.conn.is_some();
-        match self.try_request(method, path, body) {
-            Err(_) if reused => {
-                self.conn = None;
-                self.try_request(method, path, body)
-            }
-            r => r,
-        }
-    }
-
-    fn try_request(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: &[u8],
-    ) -> std::io::Result<(u16, Vec<u8>)> {
-        if self.conn.is_none() {
-            let s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))?;
-            s.set_nodelay(true)?;
-            s.set_read_timeout(Some(Duration::from_secs(600)))?;
-            self.conn = Some(BufReader::with_capacity(1 << 16, s));
-        }
-        let conn = self.conn.as_mut().unwrap();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n",
-            self.addr,
-            body.len()
-        );
-        conn.get_mut().write_all(head.as_bytes())?;
-        conn.get_mut().write_all(body)?;
-        let bad =
-            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
-        let mut line = String::new();
-        if conn.read_line(&mut line)? == 0 {
-            return Err(bad("connection closed"));
-        }
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad("bad status line"))?;
-        let mut length = None;
-        let mut chunked = false;
-        let mut close = false;
-        loop {
-            line.clear();
-            conn.read_line(&mut line)?;
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            let (k, v) = l.split_once(':').unwrap_or((l, ""));
-            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_ascii_lowercase());
-            match k.as_str() {
-                "content-length" => length = v.parse::<usize>().ok(),
-                "transfer-encoding" => chunked = v.contains("chunked"),
-                "connection" => close = v == "close",
-                _ => {}
-            }
-        }
-        let mut out = Vec::new();
-        if status == 204 || status == 304 || method == "HEAD" {
-        } else if chunked {
-            loop {
-                line.clear();
-                conn.read_line(&mut line)?;
-                let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
-                    .map_err(|_| bad("bad chunk size"))?;
-                if size == 0 {
-                    // Trailers, then the empty line.
-                    loop {
-                        line.clear();
-                        conn.read_line(&mut line)?;
-                        if line.trim().is_empty() {
-                            break;
-                        }
-                    }
-                    break;
-                }
-                let at = out.len();
-                out.resize(at + size, 0);
-                conn.read_exact(&mut out[at..])?;
-                line.clear();
-                conn.read_line(&mut line)?;
-            }
-        } else if let Some(n) = length {
-            out.resize(n, 0);
-            conn.read_exact(&mut out)?;
-        } else {
-            conn.read_to_end(&mut out)?;
-            close = true;
-        }
-        if close {
-            self.conn = None;
-        }
-        Ok((status, out))
-    }
-}
-
-fn urlencode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            write!(out, "%{b:02X}").unwrap();
-        }
-    }
-    out
-}
-
-// ---------------------------------------------------------------------------------------
 // Helpers
 
 /// Bytes allocated on disk (st_blocks) and apparent bytes of every file under `p`.
@@ -1940,41 +1807,4 @@ fn vm_status_kb(pid: u32, field: &str) -> f64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(f64::NAN)
-}
-
-/// User + system CPU seconds of a process (all threads).
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<u64> = rest
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
-    ticks as f64 / 100.0
-}
-
-fn secs(ms: i64) -> String {
-    format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
-}
-
-fn si(v: f64) -> String {
-    if v >= 1e6 {
-        format!("{:.2} M", v / 1e6)
-    } else if v >= 1e3 {
-        format!("{:.0} k", v / 1e3)
-    } else {
-        format!("{v:.0}")
-    }
-}
-
-fn dur(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us >= 1e6 {
-        format!("{:.2} s", us / 1e6)
-    } else if us >= 1e3 {
-        format!("{:.2} ms", us / 1e3)
-    } else {
-        format!("{us:.0} us")
-    }
 }
