@@ -7,6 +7,7 @@
 //! per step. Range vectors ([`RangeVal`]) keep each series' raw points plus, per step, the
 //! end of the window the step looks at.
 
+use crate::position::Found;
 use crate::value::{Labels, Point, Sample, Series, Value};
 use crate::{QueryError, aggregate, binary, functions};
 use promql_parser::label::MatchOp as PMatchOp;
@@ -82,7 +83,7 @@ const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
 static REGISTER: Once = Once::new();
 
 /// Functions Prometheus 2.x has that the parser (which follows 3.x) renamed.
-fn register_functions() {
+pub(crate) fn register_functions() {
     REGISTER.call_once(|| {
         use promql_parser::parser::function::{Function, register_extra_functions};
         use promql_parser::parser::value::ValueType;
@@ -101,18 +102,20 @@ fn register_functions() {
 pub fn parse(query: &str) -> Result<Expr, QueryError> {
     register_functions();
     parser::parse(query).map_err(|e| {
-        let at = match locate(query, &e) {
-            Some((line, col)) => format!("{line}:{col}: "),
-            None => String::new(),
+        let (at, e) = match locate(query, &e) {
+            Some(((line, col), what)) => (format!("{line}:{col}: "), what.unwrap_or(e)),
+            None => (String::new(), e),
         };
         QueryError::BadData(format!("invalid parameter \"query\": {at}parse error: {e}"))
     })
 }
 
 /// Where in the query a parse error is, as Prometheus prints it (`line:column`, both from
-/// 1), when the parser's message allows finding it: errors at the end of the input, and
-/// errors naming a function or an operator's operand.
-fn locate(query: &str, msg: &str) -> Option<(usize, usize)> {
+/// 1): from the parser's message when it allows (errors at the end of the input, errors
+/// naming a function), else by searching for the first character no valid query can have
+/// there (`position`). With the position, a clearer message for the parser's bare
+/// "invalid promql query".
+fn locate(query: &str, msg: &str) -> Option<((usize, usize), Option<String>)> {
     let pos = |offset: usize| -> (usize, usize) {
         let before = &query[..offset];
         let line = before.matches('\n').count() + 1;
@@ -120,14 +123,27 @@ fn locate(query: &str, msg: &str) -> Option<(usize, usize)> {
         (line, col)
     };
     if msg.contains("end of input") || msg.contains("unclosed") {
-        return Some(pos(query.trim_end().len()));
+        return Some((pos(query.trim_end().len()), None));
     }
     if let Some(rest) = msg.split("function '").nth(1) {
         let name = rest.split('\'').next()?;
         let offset = query.find(&format!("{name}("))?;
-        return Some(pos(offset));
+        return Some((pos(offset), None));
     }
-    None
+    let generic = msg == "invalid promql query";
+    match crate::position::first_bad_offset(query) {
+        Found::At(offset) => {
+            let found: String = query[offset..].chars().take(12).collect();
+            let found = found.split_whitespace().next().unwrap_or("").to_string();
+            let what = generic.then(|| format!("unexpected {found:?}"));
+            Some((pos(offset), what))
+        }
+        Found::Incomplete if generic => Some((
+            pos(query.trim_end().len()),
+            Some("unexpected end of input".to_string()),
+        )),
+        Found::Incomplete | Found::NotSearched => None,
+    }
 }
 
 impl Engine {

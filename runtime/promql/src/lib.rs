@@ -14,6 +14,7 @@ mod binary;
 mod engine;
 mod error;
 mod functions;
+mod position;
 pub mod testfile;
 mod value;
 

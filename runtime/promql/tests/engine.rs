@@ -152,6 +152,20 @@ fn parse_errors_are_bad_data_with_the_position() {
         msg.contains("2:3: parse error: expected type matrix"),
         "{msg}"
     );
+    // Errors the parser reports without a place still get one.
+    for (query, want) in [
+        ("1 +* 2", "1:4: parse error: unexpected \"*\""),
+        ("foo bar", "1:5: parse error: unexpected \"bar\""),
+        ("up{job=}", "1:8: parse error: unexpected \"}\""),
+        (
+            "rate(x[5m)",
+            "1:10: parse error: unexpected character inside brackets",
+        ),
+        ("sum(up) +", "1:10: parse error: unexpected end of input"),
+    ] {
+        let msg = e.instant(&db, query, 0, None).expect_err(query).to_string();
+        assert!(msg.contains(want), "{query}: {msg}");
+    }
 }
 
 #[test]
