@@ -7,7 +7,8 @@
 //! Parsing and appending overlap: while the store appends one batch on a blocking thread,
 //! the next is parsed. A series' text (the line up to its value) is parsed into labels
 //! once per request: later lines of the same series cost a hash lookup. The
-//! body is limited to `max_body_bytes` and `max_samples_per_request` samples; a line to
+//! body (and, gzip-encoded, its decompressed text) is limited to `max_body_bytes` and
+//! `max_samples_per_request` samples; a line to
 //! `MAX_LINE_BYTES`. `# TYPE` and `# HELP` lines feed `/api/v1/metadata`; other comments and
 //! blank lines are skipped.
 //!
@@ -52,19 +53,29 @@ pub(crate) async fn import(app: &App, req: Request<Incoming>) -> Result<Resp, Ap
             "too many write requests in flight; retry later",
         ));
     };
-    if let Some(enc) = req
+    let limit = app.config.max_body_bytes;
+    let mut gzip = match req
         .headers()
         .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .filter(|e| !e.eq_ignore_ascii_case("identity"))
+        .map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase())
+        .as_deref()
     {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "bad_data",
-            format!("content encoding {enc:?} is not supported; send the text uncompressed"),
-        ));
-    }
-    let limit = app.config.max_body_bytes;
+        None | Some("identity") | Some("") => None,
+        // As VictoriaMetrics accepts it; the decompressed text counts against the limit.
+        Some("gzip") => Some(flate2::write::GzDecoder::new(Capped {
+            out: Vec::new(),
+            total: 0,
+            limit,
+            exceeded: false,
+        })),
+        Some(enc) => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "bad_data",
+                format!("content encoding {enc:?} is not supported; send gzip or plain text"),
+            ));
+        }
+    };
     let mut body = req.into_body();
     if body::declared_len(&body).is_some_and(|n| n > limit as u64) {
         return Err(ApiError::new(
@@ -88,10 +99,8 @@ pub(crate) async fn import(app: &App, req: Request<Incoming>) -> Result<Resp, Ap
         reasons: BTreeMap::new(),
         stopped: None,
     };
-    let mut buf: Vec<u8> = Vec::new();
+    let mut lines = Lines::default();
     let mut read = 0usize;
-    // Set while the rest of an overlong line is being skipped.
-    let mut skipping = false;
     while let Some(chunk) = body::next_chunk(&mut body).await {
         let chunk = match chunk {
             Ok(c) => c,
@@ -108,30 +117,15 @@ pub(crate) async fn import(app: &App, req: Request<Incoming>) -> Result<Resp, Ap
             );
             break;
         }
-        let mut rest: &[u8] = &chunk;
-        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
-            if skipping {
-                skipping = false;
-            } else if buf.is_empty() {
-                import.line(&rest[..nl]);
-            } else {
-                buf.extend_from_slice(&rest[..nl]);
-                import.line(&buf);
-                buf.clear();
-            }
-            rest = &rest[nl + 1..];
-        }
-        if !skipping {
-            buf.extend_from_slice(rest);
-            if buf.len() > MAX_LINE_BYTES {
-                import.line_no += 1;
-                import.refuse(
-                    import.line_no,
-                    "line_too_long",
-                    format!("line longer than {MAX_LINE_BYTES} bytes"),
-                );
-                buf.clear();
-                skipping = true;
+        match &mut gzip {
+            None => lines.feed(&mut import, &chunk),
+            Some(gz) => {
+                let written = std::io::Write::write_all(gz, &chunk);
+                let text = std::mem::take(&mut gz.get_mut().out);
+                lines.feed(&mut import, &text);
+                if let Err(e) = written {
+                    gzip_failed(&mut import, gz.get_ref(), &e);
+                }
             }
         }
         if import.batch.len() >= APPEND_BATCH {
@@ -141,12 +135,113 @@ pub(crate) async fn import(app: &App, req: Request<Incoming>) -> Result<Resp, Ap
             break;
         }
     }
-    if import.stopped.is_none() && !skipping && !buf.is_empty() {
-        import.line(&buf);
+    if let Some(mut gz) = gzip.take()
+        && import.stopped.is_none()
+    {
+        let finished = gz.try_finish();
+        let text = std::mem::take(&mut gz.get_mut().out);
+        lines.feed(&mut import, &text);
+        if let Err(e) = finished {
+            gzip_failed(&mut import, gz.get_ref(), &e);
+        }
+    }
+    if import.stopped.is_none() {
+        lines.finish(&mut import);
     }
     import.flush().await?;
     import.settle().await?;
     Ok(import.answer())
+}
+
+/// Splits the body's text into lines across chunks.
+#[derive(Default)]
+struct Lines {
+    /// The start of a line whose end has not come yet.
+    buf: Vec<u8>,
+    /// Set while the rest of an overlong line is being skipped.
+    skipping: bool,
+}
+
+impl Lines {
+    fn feed(&mut self, import: &mut Import<'_>, data: &[u8]) {
+        let mut rest = data;
+        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            if self.skipping {
+                self.skipping = false;
+            } else if self.buf.is_empty() {
+                import.line(&rest[..nl]);
+            } else {
+                self.buf.extend_from_slice(&rest[..nl]);
+                import.line(&self.buf);
+                self.buf.clear();
+            }
+            rest = &rest[nl + 1..];
+        }
+        if !self.skipping {
+            self.buf.extend_from_slice(rest);
+            if self.buf.len() > MAX_LINE_BYTES {
+                import.line_no += 1;
+                import.refuse(
+                    import.line_no,
+                    "line_too_long",
+                    format!("line longer than {MAX_LINE_BYTES} bytes"),
+                );
+                self.buf.clear();
+                self.skipping = true;
+            }
+        }
+    }
+
+    /// The last line, when the body does not end with a newline.
+    fn finish(&mut self, import: &mut Import<'_>) {
+        if !self.skipping && !self.buf.is_empty() {
+            let last = std::mem::take(&mut self.buf);
+            import.line(&last);
+        }
+    }
+}
+
+/// Decompressed text, refusing to grow past `limit` bytes in all (gzip bombs).
+struct Capped {
+    out: Vec<u8>,
+    total: usize,
+    limit: usize,
+    /// Set when a write would have passed the limit.
+    exceeded: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.total + data.len() > self.limit {
+            self.exceeded = true;
+            return Err(std::io::Error::other("decompressed body exceeds the limit"));
+        }
+        self.total += data.len();
+        self.out.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Stops the import on a gzip error: 413 past the limit, else 400.
+fn gzip_failed(import: &mut Import<'_>, capped: &Capped, e: &std::io::Error) {
+    if capped.exceeded {
+        import.stop(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "decompressed request body exceeds the limit of {} bytes",
+                capped.limit
+            ),
+        );
+    } else {
+        import.stop(
+            StatusCode::BAD_REQUEST,
+            format!("request body is not valid gzip: {e}"),
+        );
+    }
 }
 
 struct Import<'a> {

@@ -491,6 +491,64 @@ fn remote_write_stores_series_and_refuses_bad_data() {
     );
 }
 
+#[test]
+fn gzip_import_is_read_and_its_text_bounded() {
+    let gzip = |text: &[u8]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text).unwrap();
+        gz.finish().unwrap()
+    };
+    let ward = Ward::start("[api]\nmax_body_bytes = 100000\n");
+    // Many lines, so that the compressed stream crosses several reads and line boundaries
+    // fall inside its blocks.
+    let text: String = (0..2_000)
+        .map(|i| format!("gz_metric{{i=\"{}\"}} {i} {}\n", i % 50, T0 + i * 1000))
+        .collect();
+    let r = http(
+        ward.addr,
+        "POST",
+        "/api/v1/import/prometheus",
+        &[("Content-Encoding", "gzip")],
+        &gzip(text.as_bytes()),
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let v = get(&ward, "/api/v1/series?match[]=gz_metric").json();
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(50), "{v}");
+    // Small compressed, large decompressed: refused at the limit, saying so.
+    let bomb = gzip(&vec![b'\n'; 1_000_000]);
+    assert!(bomb.len() < 100_000);
+    let r = http(
+        ward.addr,
+        "POST",
+        "/api/v1/import/prometheus",
+        &[("Content-Encoding", "gzip")],
+        &bomb,
+    );
+    assert_error(
+        &r,
+        413,
+        "bad_data",
+        "decompressed request body exceeds the limit of 100000 bytes",
+    );
+    // Not gzip at all, and an encoding ward does not read.
+    let r = http(
+        ward.addr,
+        "POST",
+        "/api/v1/import/prometheus",
+        &[("Content-Encoding", "gzip")],
+        b"gz_metric 1\n",
+    );
+    assert_error(&r, 400, "bad_data", "request body is not valid gzip");
+    let r = http(
+        ward.addr,
+        "POST",
+        "/api/v1/import/prometheus",
+        &[("Content-Encoding", "br")],
+        b"x",
+    );
+    assert_eq!(r.status, 415, "{}", r.body);
+}
+
 /// Sends only the head of a request declaring `len` body bytes, and reads the answer: ward
 /// must refuse it from the declared length without waiting for the body.
 fn declare_only(addr: SocketAddr, path: &str, len: usize) -> HttpResponse {
