@@ -34,9 +34,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use ward_store::{Durability, Labels, Matcher, Store, StoreOptions};
 
-#[path = "common/client.rs"]
-mod client;
-use client::{Http, cpu_secs, dur, free_addr, secs, si, urlencode};
+#[path = "common/harness.rs"]
+mod harness;
+use harness::{Http, bin, cpu_secs, dur, free_addr, machine, print_peers, secs, si, urlencode};
 
 /// 2023-11-14T00:00:00Z: a day boundary, so the data set fills exactly one ward partition.
 const T0: i64 = 1_699_920_000_000;
@@ -108,59 +108,15 @@ fn main() {
 // Machine
 
 fn print_machine() {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal"))
-                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
-        })
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .unwrap_or(0);
-    println!(
-        "machine: nproc {cores}, CPU {cpu}, kernel {kernel}, {:.1} GiB RAM (shared and noisy: expect +-15%)",
-        mem as f64 / (1 << 20) as f64
+    println!("machine: {} (shared and noisy: expect +-15%)", machine());
+    print_peers(
+        &[
+            ("victoria-metrics", "-version"),
+            ("prometheus", "--version"),
+            ("promtool", "--version"),
+        ],
+        "its figures are skipped",
     );
-    for (name, arg) in [
-        ("victoria-metrics", "-version"),
-        ("prometheus", "--version"),
-        ("promtool", "--version"),
-    ] {
-        match bin(name) {
-            Some(p) => {
-                let v = Command::new(&p).arg(arg).output().ok().map(|o| {
-                    let s = String::from_utf8_lossy(&o.stdout).to_string()
-                        + &String::from_utf8_lossy(&o.stderr);
-                    s.lines().next().unwrap_or("").trim().to_string()
-                });
-                println!("peer {name}: {} {}", p.display(), v.unwrap_or_default());
-            }
-            None => println!("peer {name}: not found on PATH, its figures are skipped"),
-        }
-    }
-}
-
-fn bin(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.is_file())
-    })
 }
 
 // ---------------------------------------------------------------------------------------

@@ -35,9 +35,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "../../store/benches/common/client.rs"]
-mod client;
-use client::{Http, cpu_secs, dur, free_addr, secs, si, urlencode};
+#[path = "../../store/benches/common/harness.rs"]
+mod harness;
+use harness::{
+    Http, bin, cpu_secs, dur, free_addr, loadavg, machine, print_peers, secs, si, urlencode,
+};
 
 /// 2023-11-14T00:00:00Z: aligned to 6 h, so promtool writes the data set as one 6 h block
 /// (what Prometheus's compaction would make of three 2 h blocks).
@@ -745,14 +747,6 @@ fn ward_bin() -> Result<PathBuf, String> {
     }
 }
 
-fn bin(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
 // ---------------------------------------------------------------------------------------
 // Import
 
@@ -1265,33 +1259,9 @@ impl Report {
 // Machine and helpers
 
 fn print_machine() {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal"))
-                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
-        })
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .unwrap_or(0);
     println!(
-        "machine: nproc {cores}, CPU {cpu}, kernel {kernel}, {:.1} GiB RAM, load average {} (shared and noisy: expect +-15%)",
-        mem as f64 / (1 << 20) as f64,
+        "machine: {}, load average {} (shared and noisy: expect +-15%)",
+        machine(),
         loadavg()
     );
     let commit = Command::new("git")
@@ -1301,27 +1271,12 @@ fn print_machine() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
     println!("ward: commit {commit}");
-    for (name, arg) in [
-        ("victoria-metrics", "-version"),
-        ("prometheus", "--version"),
-        ("promtool", "--version"),
-    ] {
-        match bin(name) {
-            Some(p) => {
-                let v = Command::new(&p).arg(arg).output().ok().map(|o| {
-                    let s = String::from_utf8_lossy(&o.stdout).to_string()
-                        + &String::from_utf8_lossy(&o.stderr);
-                    s.lines().next().unwrap_or("").trim().to_string()
-                });
-                println!("peer {name}: {} {}", p.display(), v.unwrap_or_default());
-            }
-            None => println!("peer {name}: not found on PATH, its side is skipped"),
-        }
-    }
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+    print_peers(
+        &[
+            ("victoria-metrics", "-version"),
+            ("prometheus", "--version"),
+            ("promtool", "--version"),
+        ],
+        "its side is skipped",
+    );
 }

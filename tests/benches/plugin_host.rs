@@ -22,6 +22,16 @@ use ward::plugin::state::CallGrant;
 use ward::plugin::{Host, HostOptions};
 use ward_tests::artifacts;
 
+#[path = "../../store/benches/common/harness.rs"]
+mod harness;
+use harness::{cpu_secs, machine};
+
+/// CPU time (user + system) of process `pid` in nanoseconds (clock ticks of 10 ms: runs are
+/// long enough for that).
+fn cpu_ns_of(pid: u32) -> u64 {
+    (cpu_secs(pid) * 1e9).round() as u64
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -32,7 +42,7 @@ fn main() {
     }
     let all = args.is_empty();
     let want = |name: &str| all || args.iter().any(|a| a == name);
-    println!("machine: {} cores, {}", cores(), cpu_model());
+    println!("machine: {}", machine());
     if want("call") {
         bench_call();
     }
@@ -68,7 +78,7 @@ fn bench_call() {
         }
         let n = 20_000;
         let mut times = Vec::with_capacity(n);
-        let cpu0 = cpu_ns(std::process::id());
+        let cpu0 = cpu_ns_of(std::process::id());
         let started = Instant::now();
         for _ in 0..n {
             let t = Instant::now();
@@ -76,7 +86,7 @@ fn bench_call() {
             times.push(t.elapsed());
         }
         let wall = started.elapsed();
-        let cpu = cpu_ns(std::process::id()) - cpu0;
+        let cpu = cpu_ns_of(std::process::id()) - cpu0;
         times.sort();
         println!(
             "call: trivial probe, fresh instance per call, one thread: {n} calls, median {:.1} us, p99 {:.1} us, {:.0} calls/s wall, {:.0} calls per CPU-second",
@@ -212,7 +222,7 @@ fn bench_http() {
             for _ in 0..200 {
                 http.probe(&url, config, &grant, Duration::from_secs(5)).await.unwrap();
             }
-            let cpu0 = cpu_ns(std::process::id());
+            let cpu0 = cpu_ns_of(std::process::id());
             let started = Instant::now();
             let mut tasks = Vec::new();
             for _ in 0..concurrency {
@@ -228,7 +238,7 @@ fn bench_http() {
                 t.await.unwrap();
             }
             let wall = started.elapsed();
-            let cpu = (cpu_ns(std::process::id()) - cpu0) as f64 / 1e9;
+            let cpu = (cpu_ns_of(std::process::id()) - cpu0) as f64 / 1e9;
             println!(
                 "http: ward http plugin: {n} probes in {:.2} s wall, {:.2} CPU-s: {:.0} probes per CPU-second",
                 wall.as_secs_f64(),
@@ -300,7 +310,7 @@ fn blackbox(url: &str, n: usize, concurrency: usize) -> Option<f64> {
         assert!(get(addr, &path).contains("probe_success 1"));
     }
     let pid = child.0.id();
-    let cpu0 = cpu_ns(pid);
+    let cpu0 = cpu_ns_of(pid);
     let started = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..concurrency {
@@ -313,7 +323,7 @@ fn blackbox(url: &str, n: usize, concurrency: usize) -> Option<f64> {
         }
     });
     let wall = started.elapsed();
-    let cpu = (cpu_ns(pid) - cpu0) as f64 / 1e9;
+    let cpu = (cpu_ns_of(pid) - cpu0) as f64 / 1e9;
     drop(child);
     println!(
         "http: {bin} (/probe over HTTP, module http_2xx): {n} probes in {:.2} s wall, {:.2} CPU-s: {:.0} probes per CPU-second",
@@ -377,43 +387,10 @@ fn serve_http_forever() -> ! {
     std::process::exit(0)
 }
 
-/// CPU time (user + system) of process `pid` in nanoseconds, including threads that have
-/// exited, from /proc/<pid>/stat (clock ticks of 10 ms: runs are long enough for that).
-fn cpu_ns(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<u64> = rest
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after ')'.
-    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
-    ticks * 10_000_000
-}
-
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }

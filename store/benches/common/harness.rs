@@ -1,12 +1,81 @@
-//! Helpers shared by the benches that drive servers over HTTP (`store/benches/store.rs`,
-//! `tests/benches/http_api.rs`): a minimal keep-alive HTTP/1.1 client, free loopback ports,
-//! a process's CPU time and number formatting. Each bench uses a part of it.
+//! Helpers shared by ward's benches (`store/benches/store.rs`, `tests/benches/http_api.rs`,
+//! `tests/benches/plugin_host.rs`): the machine and peer versions they print, a minimal
+//! keep-alive HTTP/1.1 client, free loopback ports, a process's CPU time and number
+//! formatting. Each bench uses a part of it.
 #![allow(dead_code)]
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
+
+/// `nproc N, CPU <model>, kernel <release>, <RAM> GiB RAM` of this machine.
+pub fn machine() -> String {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+        })
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .unwrap_or(0);
+    format!(
+        "nproc {cores}, CPU {cpu}, kernel {kernel}, {:.1} GiB RAM",
+        mem as f64 / (1 << 20) as f64
+    )
+}
+
+/// The 1, 5 and 15 minute load averages.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// Prints each peer's path and version (`name`, the flag that prints its version), or that
+/// it is missing and `missing` says what follows.
+pub fn print_peers(peers: &[(&str, &str)], missing: &str) {
+    for &(name, arg) in peers {
+        match bin(name) {
+            Some(p) => {
+                let v = Command::new(&p).arg(arg).output().ok().map(|o| {
+                    let s = String::from_utf8_lossy(&o.stdout).to_string()
+                        + &String::from_utf8_lossy(&o.stderr);
+                    s.lines().next().unwrap_or("").trim().to_string()
+                });
+                println!("peer {name}: {} {}", p.display(), v.unwrap_or_default());
+            }
+            None => println!("peer {name}: not found on PATH, {missing}"),
+        }
+    }
+}
+
+/// `name` on the PATH.
+pub fn bin(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
 
 /// A minimal HTTP/1.1 client: keep-alive, Content-Length and chunked replies.
 pub struct Http {
