@@ -9,6 +9,7 @@
 //! | `/federate` | [`federate`] |
 //! | `/api/v1/write` (remote write 1.0) | [`remote_write`] |
 //! | `/api/v1/import/prometheus` (text exposition lines) | [`import`] |
+//! | `/api/v1/services`, `/api/v1/services/<name>/{logs,start,stop,restart}` | [`services`] |
 //! | `/api/v1/plugins`, `/api/v1/checks`, `/metrics`, `/-/healthy`, `/-/ready` | here |
 //!
 //! Paths, parameters, JSON shapes, status codes and error bodies are Prometheus 2.x's
@@ -28,6 +29,7 @@ mod prompb;
 mod query;
 mod remote_write;
 mod series;
+mod services;
 mod status;
 
 pub use auth::Auth;
@@ -37,6 +39,7 @@ use crate::config::ApiConfig;
 use crate::metrics::{Metrics, labels};
 use crate::plugin::Registry;
 use crate::scheduler::Scheduler;
+use crate::supervisor::{Action, Supervisor};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -58,6 +61,8 @@ pub struct App {
     pub registry: Arc<Registry>,
     /// Checks.
     pub scheduler: Arc<Scheduler>,
+    /// Services.
+    pub supervisor: Arc<Supervisor>,
     /// ward's own metrics.
     pub metrics: Arc<Metrics>,
     /// The time-series store.
@@ -81,6 +86,7 @@ impl App {
     pub fn new(
         registry: Arc<Registry>,
         scheduler: Arc<Scheduler>,
+        supervisor: Arc<Supervisor>,
         metrics: Arc<Metrics>,
         store: Arc<ward_store::Store>,
         config: ApiConfig,
@@ -96,6 +102,7 @@ impl App {
         Self {
             registry,
             scheduler,
+            supervisor,
             metrics,
             store,
             engine,
@@ -157,6 +164,9 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 enum Endpoint {
     Plugins,
     Checks,
+    Services,
+    ServiceLogs(String),
+    Service(String, Action),
     Metrics,
     Healthy,
     Ready,
@@ -190,6 +200,7 @@ impl Endpoint {
         Some(match path {
             "/api/v1/plugins" => Self::Plugins,
             "/api/v1/checks" => Self::Checks,
+            "/api/v1/services" => Self::Services,
             "/metrics" => Self::Metrics,
             "/-/healthy" => Self::Healthy,
             "/-/ready" => Self::Ready,
@@ -204,6 +215,24 @@ impl Endpoint {
             "/federate" => Self::Federate,
             "/api/v1/write" => Self::Write,
             "/api/v1/import/prometheus" => Self::Import,
+            _ if path.starts_with("/api/v1/services/") => {
+                let rest = &path["/api/v1/services/".len()..];
+                let (name, verb) = rest.split_once('/')?;
+                let name = percent_encoding::percent_decode_str(name)
+                    .decode_utf8()
+                    .ok()?
+                    .into_owned();
+                if name.is_empty() {
+                    return None;
+                }
+                match verb {
+                    "logs" => Self::ServiceLogs(name),
+                    "start" => Self::Service(name, Action::Start),
+                    "stop" => Self::Service(name, Action::Stop),
+                    "restart" => Self::Service(name, Action::Restart),
+                    _ => return None,
+                }
+            }
             _ => {
                 let name = path
                     .strip_prefix("/api/v1/label/")?
@@ -225,6 +254,11 @@ impl Endpoint {
         match self {
             Self::Plugins => "/api/v1/plugins",
             Self::Checks => "/api/v1/checks",
+            Self::Services => "/api/v1/services",
+            Self::ServiceLogs(_) => "/api/v1/services/:name/logs",
+            Self::Service(_, Action::Start) => "/api/v1/services/:name/start",
+            Self::Service(_, Action::Stop) => "/api/v1/services/:name/stop",
+            Self::Service(_, Action::Restart) => "/api/v1/services/:name/restart",
             Self::Metrics => "/metrics",
             Self::Healthy => "/-/healthy",
             Self::Ready => "/-/ready",
@@ -246,7 +280,7 @@ impl Endpoint {
     fn access(&self) -> Access {
         match self {
             Self::Healthy | Self::Ready => Access::Open,
-            Self::Write | Self::Import => Access::Write,
+            Self::Write | Self::Import | Self::Service(..) => Access::Write,
             _ => Access::Read,
         }
     }
@@ -257,7 +291,7 @@ impl Endpoint {
             Self::Query | Self::QueryRange | Self::FormatQuery | Self::Series | Self::Labels => {
                 &[Method::GET, Method::POST]
             }
-            Self::Write | Self::Import => &[Method::POST],
+            Self::Write | Self::Import | Self::Service(..) => &[Method::POST],
             _ => &[Method::GET],
         }
     }
@@ -309,6 +343,9 @@ async fn dispatch(app: &App, endpoint: Endpoint, req: Request<Incoming>) -> Resu
     match endpoint {
         Endpoint::Plugins => Ok(success_json(&app.registry.statuses())),
         Endpoint::Checks => Ok(success_json(&app.scheduler.statuses())),
+        Endpoint::Services => Ok(success_json(&app.supervisor.list())),
+        Endpoint::ServiceLogs(name) => services::logs(app, req, &name),
+        Endpoint::Service(name, action) => services::command(app, &name, action).await,
         Endpoint::Metrics => {
             app.metrics.observe_store(&app.store.stats());
             Ok(text(
@@ -364,6 +401,11 @@ impl ApiError {
     /// 400 `bad_data` naming the parameter, as Prometheus's `invalidParamError`.
     pub(crate) fn invalid_param(param: &str, message: impl std::fmt::Display) -> Self {
         Self::bad_data(format!("invalid parameter {param:?}: {message}"))
+    }
+
+    /// 404 `not_found`.
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
     /// 500 `internal`.
@@ -441,7 +483,7 @@ pub(crate) fn success(data: &str, warnings: &[String]) -> Resp {
 }
 
 /// `success` for a value serde encodes (management endpoints).
-fn success_json<T: serde::Serialize>(data: &T) -> Resp {
+pub(crate) fn success_json<T: serde::Serialize>(data: &T) -> Resp {
     match serde_json::to_string(data) {
         Ok(data) => success(&data, &[]),
         Err(e) => ApiError::internal(format!("encoding the response: {e}")).into_response(),
@@ -503,6 +545,16 @@ mod tests {
         assert_eq!(Endpoint::resolve("/api/v1/label//values"), None);
         assert_eq!(Endpoint::resolve("/api/v1/label/a/b/values"), None);
         assert_eq!(Endpoint::resolve("/api/v1/nope"), None);
+        assert_eq!(
+            Endpoint::resolve("/api/v1/services/db/restart"),
+            Some(Endpoint::Service("db".into(), Action::Restart))
+        );
+        assert_eq!(
+            Endpoint::resolve("/api/v1/services/db/logs"),
+            Some(Endpoint::ServiceLogs("db".into()))
+        );
+        assert_eq!(Endpoint::resolve("/api/v1/services/db/explode"), None);
+        assert_eq!(Endpoint::resolve("/api/v1/services//stop"), None);
     }
 
     #[test]

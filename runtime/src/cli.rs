@@ -1,7 +1,9 @@
-//! Subcommands: `run`, `plugin check`, `plugin run`, `plugin new`, `promql-test`.
+//! Subcommands: `run`, `plugin check|run|new`, `service list|start|stop|restart|logs`,
+//! `promql-test`.
 
 mod plugin_cmd;
 mod scaffold;
+mod service_cmd;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -38,6 +40,8 @@ enum Command {
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(plugin_cmd::PluginCommand),
+    /// Control the services of a running ward (over its HTTP API).
+    Service(service_cmd::ServiceArgs),
     /// Run Prometheus PromQL test files (`load`, `eval`, `clear`, ...) against ward's engine
     /// and store; prints each file's pass rate and fails if any case fails.
     PromqlTest {
@@ -75,12 +79,14 @@ impl Cli {
                     );
                     println!("  plugins: http://{addr}/api/v1/plugins");
                     println!("  checks:  http://{addr}/api/v1/checks");
+                    println!("  services: http://{addr}/api/v1/services");
                     println!("  metrics: http://{addr}/metrics");
                 })
                 .await?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Plugin(cmd) => cmd.execute().await,
+            Command::Service(args) => args.execute().await,
             Command::PromqlTest {
                 files,
                 show_failures,

@@ -1,5 +1,12 @@
 //! The configuration file (TOML): where ward listens and keeps its data, plugin limits, and the
-//! checks to run. Unknown keys are errors; every error names the file, line and key.
+//! checks to run, the services to supervise. Unknown keys are errors; every error names the
+//! file, line and key.
+
+mod service;
+
+pub use service::{
+    DependencyPolicy, OutputConfig, RestartPolicy, ServiceConfig, StopSignal, is_valid_name,
+};
 
 use crate::capability::net::NetRule;
 use serde::Deserialize;
@@ -39,6 +46,12 @@ pub struct Config {
     /// Checks: a prober plugin run against targets on an interval.
     #[serde(default, rename = "check")]
     pub checks: Vec<CheckConfig>,
+    /// Native sampling of the machine and of processes.
+    #[serde(default)]
+    pub sampler: SamplerConfig,
+    /// Services: processes ward starts, keeps running and stops.
+    #[serde(default, rename = "service")]
+    pub services: Vec<ServiceConfig>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -179,6 +192,75 @@ impl StoreConfig {
             maintenance_interval: Some(self.sync_interval.min(Duration::from_secs(10))),
             ..ward_store::StoreOptions::default()
         }
+    }
+}
+
+/// `[sampler]`: what ward samples from `/proc` and `/sys`, and how often. Reloaded live.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplerConfig {
+    /// Time between rounds; at least 1s.
+    #[serde(default = "default_sampler_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Sample the machine (node_exporter's `node_*` families).
+    #[serde(default = "default_true")]
+    pub system: bool,
+    /// Sample each service's process tree (process-exporter's `namedprocess_namegroup_*`
+    /// families, `groupname` = the service).
+    #[serde(default = "default_true")]
+    pub services: bool,
+    /// More process groups: every process whose name matches `pattern`.
+    #[serde(default)]
+    pub processes: Vec<ProcessGroupConfig>,
+}
+
+/// `[[sampler.processes]]`: a group of processes sampled together.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessGroupConfig {
+    /// The `groupname` label.
+    pub name: String,
+    /// Regular expression matched against the process name (`comm`) and the base name of
+    /// its executable.
+    pub pattern: String,
+}
+
+fn default_sampler_interval() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        Self {
+            interval: default_sampler_interval(),
+            system: true,
+            services: true,
+            processes: Vec::new(),
+        }
+    }
+}
+
+impl SamplerConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.interval < crate::sampler::MIN_INTERVAL {
+            return Err("sampler.interval: must be at least 1s".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for p in &self.processes {
+            if p.name.is_empty() || !names.insert(p.name.as_str()) {
+                return Err(format!(
+                    "sampler.processes: name {:?}: empty or duplicate",
+                    p.name
+                ));
+            }
+            if let Err(e) = regex::Regex::new(&p.pattern) {
+                return Err(format!("sampler.processes: pattern of {:?}: {e}", p.name));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -410,7 +492,7 @@ impl<'de> Deserialize<'de> for NetRuleConfig {
     }
 }
 
-mod humantime_serde {
+pub(crate) mod humantime_serde {
     use serde::Deserialize;
     use std::time::Duration;
 
@@ -525,6 +607,28 @@ impl Config {
                 }
             }
         }
+        let check_names: std::collections::HashSet<&str> =
+            config.checks.iter().map(|c| c.name.as_str()).collect();
+        if let Err(message) = service::validate(&config.services, &check_names) {
+            // The message starts `service "<name>": <key>:`; point at the key in that
+            // service's table when it is written there, else at the name.
+            let name = message.split('"').nth(1).unwrap_or_default();
+            let key = message.split(": ").nth(1).unwrap_or_default();
+            let span = locate(name).map(|name_at| {
+                let table_end = text[name_at.end..]
+                    .find("[[")
+                    .map_or(text.len(), |i| name_at.end + i);
+                let table_start = text[..name_at.start].rfind("[[").unwrap_or(0);
+                let key_at = text[table_start..table_end]
+                    .find(&format!("\n{key}"))
+                    .map(|i| table_start + i + 1);
+                match key_at {
+                    Some(k) if !key.is_empty() && key != "name" => k..k + key.len(),
+                    _ => name_at,
+                }
+            });
+            return Err(at(span, message));
+        }
         if config.limits.memory_mib == 0 || config.limits.memory_mib > 4096 {
             return Err(at(
                 None,
@@ -538,6 +642,10 @@ impl Config {
                     .find(key)
                     .map(|i| start + i..start + i + key.len())
             });
+            return Err(at(span, message));
+        }
+        if let Err(message) = config.sampler.validate() {
+            let span = text.find("[sampler").map(|i| i..i + "[sampler".len());
             return Err(at(span, message));
         }
         if config.scheduler.max_concurrency == 0 {
@@ -746,6 +854,68 @@ grant = { net = ["127.0.0.1:8080"] }
         assert_eq!(c.store, StoreConfig::default());
         assert_eq!(c.limits, LimitsConfig::default());
         assert_eq!(c.scheduler, SchedulerConfig::default());
+        assert_eq!(c.sampler, SamplerConfig::default());
+        // The service example spells out every default it does not change.
+        let s = &c.services[0];
+        let d = &Config::parse("[[service]]\nname = \"d\"\ncommand = \"x\"\n", "defaults")
+            .unwrap()
+            .services[0];
+        assert_eq!(
+            (
+                s.delay,
+                s.delay_max,
+                s.jitter,
+                s.max_restarts,
+                s.restart_window
+            ),
+            (
+                d.delay,
+                d.delay_max,
+                d.jitter,
+                d.max_restarts,
+                d.restart_window
+            )
+        );
+        assert_eq!(
+            (
+                s.stop_signal,
+                s.stop_timeout,
+                s.start_period,
+                s.start_timeout
+            ),
+            (
+                d.stop_signal,
+                d.stop_timeout,
+                d.start_period,
+                d.start_timeout
+            )
+        );
+        assert_eq!(
+            (s.log_max_bytes, s.log_backups, s.restart, s.health_failures),
+            (d.log_max_bytes, d.log_backups, d.restart, d.health_failures)
+        );
+        assert_eq!(
+            (s.stdout, s.stderr, s.on_dependency_failure, s.autostart),
+            (d.stdout, d.stderr, d.on_dependency_failure, d.autostart)
+        );
+    }
+
+    #[test]
+    fn sampler_settings_parse_and_bad_ones_are_named() {
+        let c = Config::parse(
+            "[sampler]\ninterval = \"1s\"\n[[sampler.processes]]\nname = \"sh\"\npattern = \"^(ba|da)?sh$\"\n",
+            "ward.toml",
+        )
+        .unwrap();
+        assert_eq!(c.sampler.interval, Duration::from_secs(1));
+        assert_eq!(c.sampler.processes[0].name, "sh");
+        let e = err("[sampler]\ninterval = \"500ms\"\n");
+        assert!(
+            e.starts_with("ward.toml:1:1: sampler.interval: must be at least 1s"),
+            "{e}"
+        );
+        let e = err("[[sampler.processes]]\nname = \"x\"\npattern = \"(\"\n");
+        assert!(e.contains("sampler.processes: pattern of \"x\""), "{e}");
     }
 
     #[test]

@@ -5,7 +5,9 @@ use crate::api::{self, App};
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 use crate::plugin::{Host, HostOptions, Registry, reload};
+use crate::sampler::SamplerTask;
 use crate::scheduler::Scheduler;
+use crate::supervisor::Supervisor;
 use notify::{RecursiveMode, Watcher};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -108,6 +110,9 @@ pub async fn run(
         config.scheduler.max_concurrency,
     ));
 
+    let supervisor = Arc::new(Supervisor::new(&config.data_dir, Some(scheduler.clone())));
+    let _reaper = supervisor.reap_if_init();
+
     let listener = api::bind(config.listen)
         .await
         .map_err(|e| RunError::Io(e.to_string()))?;
@@ -129,12 +134,21 @@ pub async fn run(
         ))
     })?;
     scheduler.apply(&config.checks);
+    supervisor.apply(&config.services).await;
+    let sampler = Arc::new(SamplerTask::start(
+        config.sampler.clone(),
+        store.clone(),
+        supervisor.clone(),
+        metrics.clone(),
+    ));
     let _config_watch = match &options.config {
         Some(path) => Some(watch_config(
             path,
             options.clone(),
             config.clone(),
             scheduler.clone(),
+            supervisor.clone(),
+            sampler.clone(),
             metrics.clone(),
         )?),
         None => None,
@@ -144,6 +158,7 @@ pub async fn run(
     let app = Arc::new(App::new(
         registry,
         scheduler.clone(),
+        supervisor.clone(),
         metrics,
         store.clone(),
         config.api.clone(),
@@ -153,7 +168,11 @@ pub async fn run(
         .await
         .map_err(|e| RunError::Io(e.to_string()))?;
     tracing::info!("shutting down");
-    // Stop the checks, then seal and sync the store so the next start replays no log.
+    // Stop the services (dependents first) while their health checks still run, then the
+    // checks, then seal and sync the store so the next start replays no log.
+    drop(_config_watch);
+    drop(sampler);
+    supervisor.shutdown().await;
     scheduler.apply(&[]);
     let flushed = tokio::task::spawn_blocking(move || store.flush()).await;
     match flushed {
@@ -175,13 +194,15 @@ impl Drop for ConfigWatch {
     }
 }
 
-/// Re-reads the config file when it changes and applies the checks. Settings that need a
+/// Re-reads the config file when it changes and applies the checks and services. Settings that need a
 /// restart (listen, directories, limits, store, api) are reported, not applied.
 fn watch_config(
     path: &Path,
     options: RunOptions,
     mut current: Config,
     scheduler: Arc<Scheduler>,
+    supervisor: Arc<Supervisor>,
+    sampler: Arc<SamplerTask>,
     metrics: Arc<Metrics>,
 ) -> Result<ConfigWatch, RunError> {
     // Watch the directory: editors replace files by rename, which a file watch would lose.
@@ -232,8 +253,14 @@ fn watch_config(
                             );
                         }
                     }
-                    tracing::info!(checks = new.checks.len(), "config reloaded");
+                    tracing::info!(
+                        checks = new.checks.len(),
+                        services = new.services.len(),
+                        "config reloaded"
+                    );
                     scheduler.apply(&new.checks);
+                    sampler.apply(&new.sampler);
+                    supervisor.apply(&new.services).await;
                     current = new;
                 }
                 Err(e) => {

@@ -55,6 +55,8 @@ pub struct Metrics {
     pub check_late: Family<Labels, Counter>,
     /// Series held by the store.
     pub store_series: Gauge,
+    /// Samples the native sampler (machine, processes, services) wrote.
+    pub sampler_samples: Counter,
     /// Store figures refreshed at each scrape (head series, head bytes, partitions, WAL
     /// bytes, disk bytes), by name.
     store_gauges: [(&'static str, &'static str, Gauge); 5],
@@ -98,6 +100,7 @@ impl Metrics {
             check_runs: Family::default(),
             check_late: Family::default(),
             store_series: Gauge::default(),
+            sampler_samples: Counter::default(),
             store_gauges: [
                 (
                     "store_head_series",
@@ -177,6 +180,11 @@ impl Metrics {
             "store_series",
             "Series in the store",
             m.store_series.clone(),
+        );
+        registry.register(
+            "sampler_samples",
+            "Samples the native sampler wrote (machine, processes, services)",
+            m.sampler_samples.clone(),
         );
         for (name, help, gauge) in &m.store_gauges {
             registry.register(*name, *help, gauge.clone());

@@ -77,6 +77,21 @@ pub struct CheckStatus {
 
 type StatusMap = Arc<Mutex<BTreeMap<String, CheckStatus>>>;
 
+/// The verdict of one probe run, as the supervisor's health gating sees it.
+#[derive(Debug, Clone)]
+pub struct ProbeEvent {
+    /// The check.
+    pub check: Arc<str>,
+    /// Index of the target in the check's `targets`.
+    pub target: usize,
+    /// How many targets the check has.
+    pub targets: usize,
+    /// `Some(true)` up, `Some(false)` down; `None` unknown or a plugin failure (no verdict).
+    pub up: Option<bool>,
+    /// When the run started.
+    pub started: Instant,
+}
+
 struct Running {
     config: CheckConfig,
     tasks: Vec<JoinHandle<()>>,
@@ -98,6 +113,7 @@ pub struct Scheduler {
     permits: Arc<Semaphore>,
     running: Mutex<HashMap<String, Running>>,
     status: StatusMap,
+    events: tokio::sync::broadcast::Sender<ProbeEvent>,
 }
 
 impl Scheduler {
@@ -115,7 +131,13 @@ impl Scheduler {
             permits: Arc::new(Semaphore::new(max_concurrency)),
             running: Mutex::new(HashMap::new()),
             status: Arc::new(Mutex::new(BTreeMap::new())),
+            events: tokio::sync::broadcast::channel(1024).0,
         }
+    }
+
+    /// Every probe verdict from now on (a slow receiver loses the oldest).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ProbeEvent> {
+        self.events.subscribe()
     }
 
     /// Starts new checks, restarts changed ones, stops removed ones; unchanged checks keep
@@ -149,6 +171,7 @@ impl Scheduler {
                         metrics: self.metrics.clone(),
                         permits: self.permits.clone(),
                         status: self.status.clone(),
+                        events: self.events.clone(),
                     };
                     tokio::spawn(runner.run())
                 })
@@ -216,6 +239,7 @@ struct TargetRunner {
     metrics: Arc<Metrics>,
     permits: Arc<Semaphore>,
     status: StatusMap,
+    events: tokio::sync::broadcast::Sender<ProbeEvent>,
 }
 
 impl TargetRunner {
@@ -330,6 +354,20 @@ impl TargetRunner {
                         t.error_reason = Some(e.reason().to_string());
                     }
                 }
+            });
+            let _ = self.events.send(ProbeEvent {
+                check: Arc::from(self.check.name.as_str()),
+                target: self.index,
+                targets: self.check.targets.len(),
+                up: match &result {
+                    Ok(o) => match o.status {
+                        ProbeStatus::Up => Some(true),
+                        ProbeStatus::Down => Some(false),
+                        ProbeStatus::Unknown => None,
+                    },
+                    Err(_) => None,
+                },
+                started,
             });
             if let Err(e) = &result {
                 tracing::warn!(check = %self.check.name, target = %self.target(), plugin = %self.check.plugin, reason = e.reason(), "plugin call failed: {e}");

@@ -111,7 +111,7 @@ fn main() {
         samples: data.samples(),
         ..Report::default()
     };
-    let ward = match ward_bin() {
+    let ward = match harness::ward_release_bin() {
         Ok(bin) => Some(Server::ward(&bin, &tmp.path().join("ward"))),
         Err(reason) => {
             println!("ward side skipped: {reason}");
@@ -722,28 +722,6 @@ impl Server {
                 println!("  {l}");
             }
         }
-    }
-}
-
-/// `<target>/release/ward` beside this bench (`<target>/release/deps/http_api-*`), or
-/// `$WARD_BIN`.
-fn ward_bin() -> Result<PathBuf, String> {
-    if let Some(b) = std::env::var_os("WARD_BIN") {
-        return Ok(b.into());
-    }
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("ward"))
-        .ok_or("no directory above the bench executable")?;
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!(
-            "{} is missing: build it with `cargo build --release -p ward` (same CARGO_TARGET_DIR) or set WARD_BIN",
-            bin.display()
-        ))
     }
 }
 

@@ -77,6 +77,28 @@ pub fn bin(name: &str) -> Option<PathBuf> {
     })
 }
 
+/// `<target>/release/ward` beside the running bench (`<target>/release/deps/<bench>-*`), or
+/// `$WARD_BIN`.
+pub fn ward_release_bin() -> Result<PathBuf, String> {
+    if let Some(b) = std::env::var_os("WARD_BIN") {
+        return Ok(b.into());
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let bin = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .map(|d| d.join("ward"))
+        .ok_or("no directory above the bench executable")?;
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "{} is missing: build it with `cargo build --release -p ward` (same CARGO_TARGET_DIR) or set WARD_BIN",
+            bin.display()
+        ))
+    }
+}
+
 /// A minimal HTTP/1.1 client: keep-alive, Content-Length and chunked replies.
 pub struct Http {
     addr: SocketAddr,

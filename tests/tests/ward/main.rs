@@ -13,4 +13,6 @@ mod loading;
 mod peers;
 mod probers;
 mod reload;
+mod sampling;
 mod storage;
+mod supervision;

@@ -273,6 +273,46 @@ impl Ward {
         }
     }
 
+    /// SIGTERMs ward (a graceful shutdown: services stopped, store flushed) and waits for it
+    /// to exit, at most 30 s.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        signal(self.child.id(), rustix::process::Signal::TERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ward did not exit within 30 s of SIGTERM; log:\n{}",
+                self.stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Terminates ward gracefully and hands back its directory for a restart.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        self.terminate();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
+    /// Every service's status.
+    pub fn services(&self) -> serde_json::Value {
+        api(self.addr, "/api/v1/services")
+    }
+
+    /// One service's status (`Null` when unknown).
+    pub fn service(&self, name: &str) -> serde_json::Value {
+        self.services()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
+    }
+
     /// SIGKILLs ward and hands back its directory (config, data, plugins) for a restart.
     pub fn kill(mut self) -> tempfile::TempDir {
         let _ = self.child.kill();
@@ -328,8 +368,33 @@ impl Drop for Ward {
                 eprintln!("--- ward exited: {status}");
             }
         }
+        // Gracefully first, so that ward stops the services it supervises.
+        if let Ok(None) = self.child.try_wait() {
+            signal(self.child.id(), rustix::process::Signal::TERM);
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Sends `sig` to process `pid`.
+pub fn signal(pid: u32, sig: rustix::process::Signal) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process(pid, sig);
+    }
+}
+
+/// Whether process `pid` is gone (or a zombie nobody waited for yet: dead all the same).
+pub fn process_gone(pid: i64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rfind(')')
+            .is_some_and(|i| stat[i + 1..].trim_start().starts_with(['Z', 'X'])),
     }
 }
 

@@ -1,0 +1,310 @@
+//! The native sampling loop: every `[sampler] interval`, one round of
+//! [`ward_sampler::SystemSampler`] (node_exporter's families), the process tree of every
+//! supervised service and every configured process group
+//! ([`ward_sampler::ProcessSampler`], process-exporter's families with `groupname` = the
+//! service or group name), and the supervisor's `ward_service_*` series, written to the store
+//! in one append with one timestamp.
+//!
+//! Rounds run on a blocking thread (reading `/proc` is blocking I/O). Label sets are built
+//! once per series and reused across rounds (a cache keyed by a hash of the sampler's
+//! borrowed name and labels), so a steady round allocates no label strings.
+
+use crate::config::SamplerConfig;
+use crate::metrics::Metrics;
+use crate::supervisor::Supervisor;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use ward_sampler::{ProcessSampler, Sink, SystemOptions, SystemSampler};
+use ward_store::{Labels, Store};
+
+/// Rounds a cached label set may go unused before it is dropped.
+const EVICT_AFTER_ROUNDS: u64 = 10;
+
+/// The running sampling loop; stops when dropped.
+pub struct SamplerTask {
+    config: watch::Sender<SamplerConfig>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for SamplerTask {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SamplerTask {
+    /// Starts sampling with `config`.
+    pub fn start(
+        config: SamplerConfig,
+        store: Arc<Store>,
+        supervisor: Arc<Supervisor>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let (tx, rx) = watch::channel(config);
+        let task = tokio::spawn(run(rx, store, supervisor, metrics));
+        Self { config: tx, task }
+    }
+
+    /// Applies a reloaded `[sampler]` section from the next round on.
+    pub fn apply(&self, config: &SamplerConfig) {
+        self.config.send_if_modified(|c| {
+            let changed = c != config;
+            *c = config.clone();
+            changed
+        });
+    }
+}
+
+async fn run(
+    mut config_rx: watch::Receiver<SamplerConfig>,
+    store: Arc<Store>,
+    supervisor: Arc<Supervisor>,
+    metrics: Arc<Metrics>,
+) {
+    let mut state = Some(Box::new(Round::new()));
+    loop {
+        let config = config_rx.borrow_and_update().clone();
+        let mut ticker = tokio::time::interval(config.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                changed = config_rx.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    break;
+                }
+            }
+            let Some(mut round) = state.take() else {
+                return;
+            };
+            let services = if config.services {
+                supervisor.pids()
+            } else {
+                Vec::new()
+            };
+            let ts = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            let service_samples = supervisor.samples(ts);
+            let store = store.clone();
+            let cfg = config.clone();
+            let done = tokio::task::spawn_blocking(move || {
+                let appended = round.sample(&cfg, &services, ts, service_samples, &store);
+                (round, appended)
+            })
+            .await;
+            match done {
+                Ok((round, appended)) => {
+                    match appended {
+                        Ok(n) => {
+                            metrics.sampler_samples.inc_by(n as u64);
+                        }
+                        Err(e) => tracing::error!("sampler: store append failed: {e}"),
+                    }
+                    state = Some(round);
+                }
+                Err(e) => {
+                    tracing::error!("sampler round failed: {e}");
+                    state = Some(Box::new(Round::new()));
+                }
+            }
+        }
+    }
+}
+
+/// The samplers and the label cache, kept across rounds.
+struct Round {
+    system: SystemSampler,
+    processes: ProcessSampler,
+    cache: LabelCache,
+    batch: Vec<(Arc<Labels>, i64, f64)>,
+    patterns: Vec<(String, regex::Regex)>,
+}
+
+impl Round {
+    fn new() -> Self {
+        Self {
+            system: SystemSampler::new(SystemOptions::default()),
+            processes: ProcessSampler::new("/proc"),
+            cache: LabelCache::default(),
+            batch: Vec::new(),
+            patterns: Vec::new(),
+        }
+    }
+
+    /// One round: samples into the batch and appends it. Returns the samples written.
+    fn sample(
+        &mut self,
+        config: &SamplerConfig,
+        services: &[(String, i32)],
+        ts: i64,
+        service_samples: Vec<(Labels, i64, f64)>,
+        store: &Store,
+    ) -> Result<usize, ward_store::Error> {
+        self.cache.round += 1;
+        self.batch.clear();
+        let mut sink = BatchSink {
+            cache: &mut self.cache,
+            batch: &mut self.batch,
+            ts,
+        };
+        if config.system {
+            self.system.sample(&mut sink);
+        }
+        if !services.is_empty() || !config.processes.is_empty() {
+            self.processes.scan();
+            for (name, pid) in services {
+                let pids = self.processes.tree(*pid);
+                self.processes.sample_group(name, &pids, &mut sink);
+            }
+            if self.patterns.len() != config.processes.len()
+                || self
+                    .patterns
+                    .iter()
+                    .zip(&config.processes)
+                    .any(|((n, r), p)| *n != p.name || r.as_str() != p.pattern)
+            {
+                self.patterns = config
+                    .processes
+                    .iter()
+                    .filter_map(|p| Some((p.name.clone(), regex::Regex::new(&p.pattern).ok()?)))
+                    .collect();
+            }
+            for (name, pattern) in &self.patterns {
+                let pids = self.processes.matching(pattern);
+                self.processes.sample_group(name, &pids, &mut sink);
+            }
+        }
+        self.batch.extend(
+            service_samples
+                .into_iter()
+                .map(|(l, t, v)| (Arc::new(l), t, v)),
+        );
+        self.cache.evict();
+        let n = self.batch.len();
+        if n > 0 {
+            store.append(&self.batch)?;
+        }
+        Ok(n)
+    }
+}
+
+struct BatchSink<'a> {
+    cache: &'a mut LabelCache,
+    batch: &'a mut Vec<(Arc<Labels>, i64, f64)>,
+    ts: i64,
+}
+
+impl Sink for BatchSink<'_> {
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        if let Some(l) = self.cache.get(name, labels) {
+            self.batch.push((l, self.ts, value));
+        }
+    }
+}
+
+/// Label sets by a hash of (name, labels as the sampler gives them).
+#[derive(Default)]
+struct LabelCache {
+    hasher: foldhash::fast::FixedState,
+    entries: HashMap<u64, Vec<(Arc<Labels>, u64)>>,
+    round: u64,
+}
+
+impl LabelCache {
+    fn get(&mut self, name: &str, labels: &[(&str, &str)]) -> Option<Arc<Labels>> {
+        let mut h = self.hasher.build_hasher();
+        h.write(name.as_bytes());
+        for (k, v) in labels {
+            h.write_u8(0xff);
+            h.write(k.as_bytes());
+            h.write_u8(0xfe);
+            h.write(v.as_bytes());
+        }
+        let key = h.finish();
+        let round = self.round;
+        let slot = self.entries.entry(key).or_default();
+        if let Some((l, used)) = slot.iter_mut().find(|(l, _)| same(l, name, labels)) {
+            *used = round;
+            return Some(l.clone());
+        }
+        let pairs = std::iter::once(("__name__", name)).chain(labels.iter().copied());
+        match Labels::from_pairs(pairs) {
+            Ok(l) => {
+                let l = Arc::new(l);
+                slot.push((l.clone(), round));
+                Some(l)
+            }
+            Err(e) => {
+                tracing::debug!("sampler: dropping {name}: {e}");
+                None
+            }
+        }
+    }
+
+    fn evict(&mut self) {
+        if !self.round.is_multiple_of(EVICT_AFTER_ROUNDS) {
+            return;
+        }
+        let round = self.round;
+        self.entries.retain(|_, slot| {
+            slot.retain(|(_, used)| round - used < EVICT_AFTER_ROUNDS);
+            !slot.is_empty()
+        });
+    }
+}
+
+/// Whether `l` is the label set of `name` and `labels` (empty values are absent).
+fn same(l: &Labels, name: &str, labels: &[(&str, &str)]) -> bool {
+    let non_empty = labels.iter().filter(|(_, v)| !v.is_empty()).count();
+    l.metric_name() == Some(name)
+        && l.len() == non_empty + 1
+        && labels
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .all(|(k, v)| l.get(k) == Some(v))
+}
+
+/// The shortest `[sampler] interval`.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_sets_are_built_once_and_evicted_when_unused() {
+        let mut c = LabelCache {
+            round: 1,
+            ..LabelCache::default()
+        };
+        let a = c.get("node_load1", &[]).unwrap();
+        let b = c.get("node_load1", &[]).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let x = c
+            .get("node_cpu_seconds_total", &[("cpu", "0"), ("mode", "idle")])
+            .unwrap();
+        let y = c
+            .get("node_cpu_seconds_total", &[("cpu", "0"), ("mode", "user")])
+            .unwrap();
+        assert_ne!(x, y);
+        assert_eq!(x.get("mode"), Some("idle"));
+        assert!(c.get("bad name", &[]).is_none());
+        assert!(c.get("m", &[("0bad", "x")]).is_none());
+        let e = c.get("m", &[("a", "")]).unwrap();
+        assert_eq!(e.len(), 1, "empty values are absent");
+        for _ in 0..EVICT_AFTER_ROUNDS {
+            c.round += 1;
+            c.get("node_load1", &[]);
+            c.evict();
+        }
+        assert_eq!(c.entries.values().map(Vec::len).sum::<usize>(), 1);
+    }
+}

@@ -1,0 +1,216 @@
+//! A service's output: its log file `<logs dir>/<service>.log`, rotated by size
+//! (`<service>.log.1` is the newest rotated file), and the last lines kept in memory for the
+//! API. Lines longer than [`MAX_LINE`] are cut into several.
+
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Longest line kept whole, in bytes.
+pub const MAX_LINE: usize = 16 << 10;
+/// Lines kept in memory per service.
+pub const TAIL_LINES: usize = 1000;
+
+/// One line of output.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LogLine {
+    /// `stdout` or `stderr`.
+    pub stream: &'static str,
+    /// When ward read it (RFC 3339).
+    pub time: String,
+    /// The text (invalid UTF-8 replaced).
+    pub line: String,
+}
+
+/// The log file and tail of one service; shared by the tasks that drain its pipes.
+pub struct ServiceLog {
+    path: PathBuf,
+    max_bytes: u64,
+    backups: u32,
+    file: Mutex<Option<(File, u64)>>,
+    tail: Mutex<VecDeque<LogLine>>,
+}
+
+impl ServiceLog {
+    /// The log of service `name` in `dir`, rotated at `max_bytes`, keeping `backups` files.
+    pub fn new(dir: &Path, name: &str, max_bytes: u64, backups: u32) -> Self {
+        Self {
+            path: dir.join(format!("{name}.log")),
+            max_bytes,
+            backups,
+            file: Mutex::new(None),
+            tail: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// The log file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The last `n` lines, oldest first.
+    pub fn tail(&self, n: usize) -> Vec<LogLine> {
+        let tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        tail.iter()
+            .skip(tail.len().saturating_sub(n))
+            .cloned()
+            .collect()
+    }
+
+    /// Appends a line to the file (rotating first when it is full) and to the tail.
+    pub fn push(&self, stream: &'static str, line: &[u8]) {
+        let text = String::from_utf8_lossy(line).into_owned();
+        if let Err(e) = self.write_file(line) {
+            tracing::warn!(path = %self.path.display(), "cannot write the service log: {e}");
+        }
+        let mut tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        if tail.len() == TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(LogLine {
+            stream,
+            time: crate::plugin::registry::rfc3339(std::time::SystemTime::now()),
+            line: text,
+        });
+    }
+
+    fn write_file(&self, line: &[u8]) -> std::io::Result<()> {
+        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if guard
+            .as_ref()
+            .is_some_and(|(_, size)| *size >= self.max_bytes)
+        {
+            *guard = None;
+            self.rotate()?;
+        }
+        if guard.is_none() {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            let size = file.metadata()?.len();
+            *guard = Some((file, size));
+        }
+        if let Some((file, size)) = guard.as_mut() {
+            file.write_all(line)?;
+            file.write_all(b"\n")?;
+            *size += line.len() as u64 + 1;
+        }
+        Ok(())
+    }
+
+    /// `x.log.(n-1)` -> `x.log.n`, ..., `x.log` -> `x.log.1`; the oldest is dropped.
+    fn rotate(&self) -> std::io::Result<()> {
+        let numbered = |i: u32| PathBuf::from(format!("{}.{i}", self.path.display()));
+        if self.backups == 0 {
+            return std::fs::remove_file(&self.path).or_else(not_found_ok);
+        }
+        std::fs::remove_file(numbered(self.backups)).or_else(not_found_ok)?;
+        for i in (1..self.backups).rev() {
+            std::fs::rename(numbered(i), numbered(i + 1)).or_else(not_found_ok)?;
+        }
+        std::fs::rename(&self.path, numbered(1)).or_else(not_found_ok)
+    }
+
+    /// Reads `reader` to its end, one line at a time, into the log.
+    pub async fn drain(&self, stream: &'static str, mut reader: impl AsyncRead + Unpin) {
+        let mut buf = vec![0u8; 8192];
+        let mut line: Vec<u8> = Vec::new();
+        loop {
+            let n = match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            for chunk in buf[..n].split_inclusive(|b| *b == b'\n') {
+                let (body, ends) = match chunk.strip_suffix(b"\n") {
+                    Some(b) => (b, true),
+                    None => (chunk, false),
+                };
+                let mut body = body;
+                while line.len() + body.len() > MAX_LINE {
+                    let take = MAX_LINE - line.len();
+                    line.extend_from_slice(&body[..take]);
+                    self.push(stream, &line);
+                    line.clear();
+                    body = &body[take..];
+                }
+                line.extend_from_slice(body);
+                if ends {
+                    let text = line.strip_suffix(b"\r").unwrap_or(&line);
+                    self.push(stream, text);
+                    line.clear();
+                }
+            }
+        }
+        if !line.is_empty() {
+            self.push(stream, &line);
+        }
+    }
+}
+
+fn not_found_ok(e: std::io::Error) -> std::io::Result<()> {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lines_reach_file_and_tail_and_files_rotate_by_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ServiceLog::new(dir.path(), "svc", 4096, 2);
+        let mut text = Vec::new();
+        for i in 0..1000 {
+            text.extend_from_slice(format!("line {i:04}\n").as_bytes());
+        }
+        text.extend_from_slice(b"no newline at the end");
+        log.drain("stdout", &text[..]).await;
+        let tail = log.tail(2);
+        assert_eq!(tail[0].line, "line 0999");
+        assert_eq!(tail[1].line, "no newline at the end");
+        assert_eq!(tail[1].stream, "stdout");
+        let current = std::fs::read_to_string(dir.path().join("svc.log")).unwrap();
+        assert!(current.ends_with("line 0999\nno newline at the end\n"));
+        assert!(current.len() <= 4096 + 32);
+        let first = std::fs::read_to_string(dir.path().join("svc.log.1")).unwrap();
+        let second = std::fs::read_to_string(dir.path().join("svc.log.2")).unwrap();
+        assert!(first.len() >= 4096 && second.len() >= 4096);
+        assert!(
+            !dir.path().join("svc.log.3").exists(),
+            "only 2 backups kept"
+        );
+        // Rotated files hold consecutive, older lines.
+        let last_of_first = first.lines().last().unwrap();
+        let first_of_current = current.lines().next().unwrap();
+        let n = |l: &str| l[5..].parse::<u32>().unwrap();
+        assert_eq!(n(last_of_first) + 1, n(first_of_current));
+    }
+
+    #[tokio::test]
+    async fn long_lines_are_cut_and_the_tail_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ServiceLog::new(dir.path(), "svc", 1 << 30, 1);
+        let long = vec![b'x'; MAX_LINE * 2 + 10];
+        log.drain("stderr", &long[..]).await;
+        let tail = log.tail(10);
+        assert_eq!(
+            tail.iter().map(|l| l.line.len()).collect::<Vec<_>>(),
+            [MAX_LINE, MAX_LINE, 10]
+        );
+        let many = "x\n".repeat(TAIL_LINES + 50);
+        log.drain("stdout", many.as_bytes()).await;
+        assert_eq!(log.tail(usize::MAX).len(), TAIL_LINES);
+    }
+}
