@@ -57,6 +57,8 @@ pub struct Metrics {
     pub store_series: Gauge,
     /// Samples the native sampler (machine, processes, services) wrote.
     pub sampler_samples: Counter,
+    /// Files the sampler expected and the kernel lacks (each skipped, logged once).
+    pub sampler_missing_files: Gauge,
     /// Store figures refreshed at each scrape (head series, head bytes, partitions, WAL
     /// bytes, disk bytes), by name.
     store_gauges: [(&'static str, &'static str, Gauge); 5],
@@ -101,6 +103,7 @@ impl Metrics {
             check_late: Family::default(),
             store_series: Gauge::default(),
             sampler_samples: Counter::default(),
+            sampler_missing_files: Gauge::default(),
             store_gauges: [
                 (
                     "store_head_series",
@@ -185,6 +188,11 @@ impl Metrics {
             "sampler_samples",
             "Samples the native sampler wrote (machine, processes, services)",
             m.sampler_samples.clone(),
+        );
+        registry.register(
+            "sampler_missing_files",
+            "Files the sampler reads that this kernel lacks (skipped; each logged once)",
+            m.sampler_missing_files.clone(),
         );
         for (name, help, gauge) in &m.store_gauges {
             registry.register(*name, *help, gauge.clone());

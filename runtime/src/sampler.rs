@@ -102,6 +102,9 @@ async fn run(
             .await;
             match done {
                 Ok((round, appended)) => {
+                    metrics
+                        .sampler_missing_files
+                        .set(round.system.missing().len() as i64);
                     match appended {
                         Ok(n) => {
                             metrics.sampler_samples.inc_by(n as u64);

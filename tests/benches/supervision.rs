@@ -7,9 +7,14 @@
 //!    ward's CPU seconds and RSS over `WARD_BENCH_SECONDS` (default 60): once with sampling
 //!    off (supervision alone), once with the default sampling (every 10 s: the machine, and
 //!    each service's process tree).
+//! 3. `sampling`: the whole of ward's native side at 1 s resolution, side by side with
+//!    node_exporter: ward supervising 200 services (`sleep`) with `[sampler] interval = "1s"`
+//!    (the machine, and each service's process tree, written to the store every second),
+//!    while `prometheus-node-exporter` is scraped every second; CPU seconds and RSS of each
+//!    over `WARD_BENCH_SECONDS` (default 60), ward's RSS every tenth of the run.
 //!
 //! Run: `cargo build --release -p ward && cargo bench -p ward-tests --bench supervision
-//! [-- restart|idle|all]` with the same `CARGO_TARGET_DIR` for both (or set `WARD_BIN`).
+//! [-- restart|idle|sampling|all]` with the same `CARGO_TARGET_DIR` for both (or set `WARD_BIN`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -44,6 +49,9 @@ fn main() {
     if matches!(which, "idle" | "all") {
         idle(&bin, false);
         idle(&bin, true);
+    }
+    if matches!(which, "sampling" | "all") {
+        sampling(&bin);
     }
 }
 
@@ -284,5 +292,108 @@ fn idle(bin: &Path, sampling: bool) {
     println!(
         "CPU over {wall:.0} s: {cpu:.2} s = {:.2}% of one core; {running}/500 still running",
         cpu / wall * 100.0
+    );
+}
+
+/// `ward_sampler_samples_total` from ward's `/metrics`.
+fn sampler_samples(w: &mut Ward) -> f64 {
+    let (_, body) = w.http.request("GET", "/metrics", &[]).unwrap();
+    String::from_utf8_lossy(&body)
+        .lines()
+        .find(|l| l.starts_with("ward_sampler_samples_total"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn sampling(bin: &Path) {
+    let seconds: u64 = std::env::var("WARD_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    println!(
+        "\n## sampling: ward (200 services, sampler every 1 s) and node_exporter (scraped every 1 s), {seconds} s, side by side"
+    );
+    harness::print_peers(
+        &[("prometheus-node-exporter", "--version")],
+        "ward side only",
+    );
+    let mut config = String::from("[sampler]\ninterval = \"1s\"\n\n");
+    for i in 0..200 {
+        config.push_str(&format!(
+            "[[service]]\nname = \"svc-{i:03}\"\ncommand = \"sleep\"\nargs = [\"100000\"]\n\n"
+        ));
+    }
+    let mut w = Ward::start(bin, &config);
+    w.wait_running(200, Duration::from_secs(60));
+    let node = harness::bin("prometheus-node-exporter").map(|ne| {
+        let addr = harness::free_addr();
+        let child = Command::new(ne)
+            .arg(format!("--web.listen-address={addr}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut http = Http::new(addr);
+        let started = Instant::now();
+        while http.request("GET", "/metrics", &[]).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "node_exporter did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (child, http)
+    });
+    // Let both settle (first rounds, page cache), then measure.
+    std::thread::sleep(Duration::from_secs(3));
+    let ward_cpu0 = cpu_secs(w.pid());
+    let node_cpu0 = node.as_ref().map(|(c, _)| cpu_secs(c.id())).unwrap_or(0.0);
+    let samples0 = sampler_samples(&mut w);
+    let t0 = Instant::now();
+    let mut rss_marks = Vec::new();
+    let mut node = node;
+    let mut scrapes = 0u64;
+    for tick in 1..=seconds {
+        if let Some((_, http)) = node.as_mut() {
+            let (status, _) = http.request("GET", "/metrics", &[]).unwrap();
+            assert_eq!(status, 200);
+            scrapes += 1;
+        }
+        if tick % (seconds / 10).max(1) == 0 {
+            rss_marks.push(status_kib(w.pid(), "VmRSS:") as f64 / 1024.0);
+        }
+        let next = t0 + Duration::from_secs(tick);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let ward_cpu = cpu_secs(w.pid()) - ward_cpu0;
+    let rounds_samples = sampler_samples(&mut w) - samples0;
+    let ward_hwm = status_kib(w.pid(), "VmHWM:") as f64 / 1024.0;
+    println!("| side | CPU s | % of one core | peak RSS MiB | samples/s |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| ward: 200 services + sampler (machine + 200 process trees) every 1 s, into its store | {ward_cpu:.2} | {:.2}% | {ward_hwm:.1} | {:.0} |",
+        ward_cpu / wall * 100.0,
+        rounds_samples / wall
+    );
+    if let Some((mut child, _)) = node {
+        let node_cpu = cpu_secs(child.id()) - node_cpu0;
+        let node_hwm = status_kib(child.id(), "VmHWM:") as f64 / 1024.0;
+        println!(
+            "| node_exporter, scraped {scrapes} times | {node_cpu:.2} | {:.2}% | {node_hwm:.1} | |",
+            node_cpu / wall * 100.0
+        );
+        println!("CPU ratio ward / node_exporter: {:.2}", ward_cpu / node_cpu);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    println!(
+        "ward RSS MiB at each tenth of the run: {}",
+        rss_marks
+            .iter()
+            .map(|r| format!("{r:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 }

@@ -8,7 +8,8 @@ use super::state::HostState;
 use super::{LoadError, inspect};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -50,6 +51,7 @@ pub struct Host {
 
 pub(crate) struct Shared {
     pub(crate) engine: Engine,
+    pub(crate) ticker: Arc<Ticker>,
     pub(crate) linker: Linker<HostState>,
     pub(crate) limits: Limits,
     cache: Option<Cache>,
@@ -113,10 +115,11 @@ impl Host {
             ),
             None => None,
         };
-        start_ticker(&engine);
+        let ticker = start_ticker(&engine);
         Ok(Self {
             inner: Arc::new(Shared {
                 engine,
+                ticker,
                 linker,
                 limits,
                 cache,
@@ -230,19 +233,66 @@ pub fn content_hash(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Ticks the engine's epoch until the engine is dropped.
-fn start_ticker(engine: &Engine) {
+/// The epoch ticker: ticks every [`EPOCH_TICK`] while at least one call is alive and sleeps
+/// (parked) otherwise, so that an idle host costs no wake-ups.
+pub(crate) struct Ticker {
+    active: AtomicUsize,
+    thread: OnceLock<std::thread::Thread>,
+}
+
+impl Ticker {
+    /// Keeps the epoch ticking until the returned guard is dropped.
+    pub(crate) fn begin(self: &Arc<Self>) -> Ticking {
+        if self.active.fetch_add(1, Ordering::AcqRel) == 0
+            && let Some(t) = self.thread.get()
+        {
+            t.unpark();
+        }
+        Ticking(self.clone())
+    }
+}
+
+/// A call alive: the epoch ticks.
+pub(crate) struct Ticking(Arc<Ticker>);
+
+impl Drop for Ticking {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Ticks the engine's epoch while calls are alive, until the engine is dropped.
+fn start_ticker(engine: &Engine) -> Arc<Ticker> {
+    let ticker = Arc::new(Ticker {
+        active: AtomicUsize::new(0),
+        thread: OnceLock::new(),
+    });
     let weak = engine.weak();
+    let state = ticker.clone();
     let spawned = std::thread::Builder::new()
         .name("ward-epoch".into())
         .spawn(move || {
             while let Some(engine) = weak.upgrade() {
+                if state.active.load(Ordering::Acquire) == 0 {
+                    drop(engine);
+                    // Woken by the first call; the timeout notices a dropped engine.
+                    std::thread::park_timeout(Duration::from_secs(1));
+                    continue;
+                }
                 engine.increment_epoch();
                 drop(engine);
                 std::thread::sleep(EPOCH_TICK);
             }
         });
-    if let Err(e) = spawned {
-        tracing::error!("cannot start the epoch ticker, plugin deadlines rely on timers only: {e}");
+    match spawned {
+        Ok(handle) => {
+            let _ = ticker.thread.set(handle.thread().clone());
+            // A call that began before the handle was stored found no thread to wake.
+            handle.thread().unpark();
+        }
+        Err(e) => tracing::error!(
+            "cannot start the epoch ticker, plugin deadlines rely on timers only: {e}"
+        ),
     }
+    ticker
 }

@@ -228,6 +228,7 @@ impl LoadedPlugin {
         let deadline = Instant::now() + timeout;
         let state = HostState::new(self.name.clone(), grant, &self.shared.limits, deadline);
         let mut store = Store::new(&self.shared.engine, state);
+        store.data_mut().ticking = Some(self.shared.ticker.begin());
         store.limiter(|s| &mut s.limiter);
         if let Some(fuel) = self.shared.limits.fuel {
             // Cannot fail: fuel is enabled on the engine whenever a fuel limit is set.

@@ -65,6 +65,8 @@ pub struct HostState {
     hooks: HttpGrantHooks,
     pub(crate) limiter: Limiter,
     pub(crate) call: CallContext,
+    /// Keeps the epoch ticking while this call lives.
+    pub(crate) ticking: Option<crate::plugin::engine::Ticking>,
 }
 
 impl HostState {
@@ -94,6 +96,7 @@ impl HostState {
                 on_deny: grant.on_deny.clone(),
                 deadline,
             },
+            ticking: None,
             limiter: Limiter::new(limits),
             call: CallContext {
                 plugin,

@@ -535,3 +535,43 @@ fn as_pid_1_ward_reaps_orphaned_zombies() {
         "{zombies} zombies left unreaped under ward as PID 1"
     );
 }
+
+#[test]
+fn a_service_runs_as_its_configured_user_when_ward_is_root() {
+    if !rustix::process::geteuid().is_root() {
+        println!("skipped: ward is not running as root here, so it cannot switch users");
+        return;
+    }
+    let w = Ward::start(&service(
+        "unprivileged",
+        "exec sleep 1000",
+        "user = \"nobody\"",
+    ));
+    let s = wait_state(&w, "unprivileged", "running", Duration::from_secs(10));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s["pid"])).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let nobody = passwd
+        .lines()
+        .find(|l| l.starts_with("nobody:"))
+        .and_then(|l| l.split(':').nth(2))
+        .unwrap();
+    assert!(
+        uid_line.split_whitespace().skip(1).all(|u| u == nobody),
+        "{uid_line}"
+    );
+    // An unknown user fails the start with a reason, not ward.
+    let w = Ward::start(&service(
+        "ghost",
+        "exec sleep 1000",
+        "user = \"no-such-user-here\"\nrestart = \"never\"",
+    ));
+    let s = wait_state(&w, "ghost", "failed", Duration::from_secs(10));
+    assert!(
+        s["last_exit"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown user \"no-such-user-here\""),
+        "{s}"
+    );
+}
