@@ -162,7 +162,9 @@ impl Round {
             self.system.sample(&mut sink);
         }
         if !services.is_empty() || !config.processes.is_empty() {
-            self.processes.scan();
+            // A new round: trees are walked through `children` files (only the services'
+            // processes are read); the first pattern scans every process.
+            self.processes.begin_round();
             for (name, pid) in services {
                 let pids = self.processes.tree(*pid);
                 self.processes.sample_group(name, &pids, &mut sink);
@@ -214,11 +216,18 @@ impl Sink for BatchSink<'_> {
 }
 
 /// Label sets by a hash of (name, labels as the sampler gives them).
+///
+/// Rounds emit the same series in the same order, so the cache also remembers the previous
+/// round's sequence: when the sample at position `i` has the hash the previous round had at
+/// `i`, its label set is taken from there without a map lookup or a comparison (a different
+/// series at the same position with the same 64-bit hash is the only way to be wrong).
 #[derive(Default)]
 struct LabelCache {
     hasher: foldhash::fast::FixedState,
     entries: HashMap<u64, Vec<(Arc<Labels>, u64)>>,
     round: u64,
+    previous: Vec<(u64, Arc<Labels>)>,
+    current: Vec<(u64, Arc<Labels>)>,
 }
 
 impl LabelCache {
@@ -232,17 +241,27 @@ impl LabelCache {
             h.write(v.as_bytes());
         }
         let key = h.finish();
+        if let Some((k, l)) = self.previous.get(self.current.len())
+            && *k == key
+        {
+            let l = l.clone();
+            self.current.push((key, l.clone()));
+            return Some(l);
+        }
         let round = self.round;
         let slot = self.entries.entry(key).or_default();
         if let Some((l, used)) = slot.iter_mut().find(|(l, _)| same(l, name, labels)) {
             *used = round;
-            return Some(l.clone());
+            let l = l.clone();
+            self.current.push((key, l.clone()));
+            return Some(l);
         }
         let pairs = std::iter::once(("__name__", name)).chain(labels.iter().copied());
         match Labels::from_pairs(pairs) {
             Ok(l) => {
                 let l = Arc::new(l);
                 slot.push((l.clone(), round));
+                self.current.push((key, l.clone()));
                 Some(l)
             }
             Err(e) => {
@@ -252,11 +271,25 @@ impl LabelCache {
         }
     }
 
+    /// Ends a round: its sequence becomes the one the next round is matched against; every
+    /// [`EVICT_AFTER_ROUNDS`] rounds, label sets unused that long are dropped.
     fn evict(&mut self) {
-        if !self.round.is_multiple_of(EVICT_AFTER_ROUNDS) {
+        std::mem::swap(&mut self.previous, &mut self.current);
+        self.current.clear();
+        // Series taken from the previous round's sequence were not marked in the map.
+        let round = self.round;
+        if !round.is_multiple_of(EVICT_AFTER_ROUNDS) {
             return;
         }
-        let round = self.round;
+        let used: std::collections::HashSet<*const Labels> =
+            self.previous.iter().map(|(_, l)| Arc::as_ptr(l)).collect();
+        for slot in self.entries.values_mut() {
+            for (l, at) in slot.iter_mut() {
+                if used.contains(&Arc::as_ptr(l)) {
+                    *at = round;
+                }
+            }
+        }
         self.entries.retain(|_, slot| {
             slot.retain(|(_, used)| round - used < EVICT_AFTER_ROUNDS);
             !slot.is_empty()
@@ -303,7 +336,20 @@ mod tests {
         assert!(c.get("m", &[("0bad", "x")]).is_none());
         let e = c.get("m", &[("a", "")]).unwrap();
         assert_eq!(e.len(), 1, "empty values are absent");
-        for _ in 0..EVICT_AFTER_ROUNDS {
+        c.evict();
+        // The next round, in the same order, reuses the same label sets by position.
+        c.round += 1;
+        let again = c.get("node_load1", &[]).unwrap();
+        assert!(Arc::ptr_eq(&a, &again));
+        let x2 = c
+            .get("node_cpu_seconds_total", &[("cpu", "0"), ("mode", "idle")])
+            .unwrap();
+        assert!(Arc::ptr_eq(&x, &x2));
+        // Out of order: found through the map.
+        let e2 = c.get("m", &[("a", "")]).unwrap();
+        assert!(Arc::ptr_eq(&e, &e2));
+        c.evict();
+        for _ in 0..2 * EVICT_AFTER_ROUNDS {
             c.round += 1;
             c.get("node_load1", &[]);
             c.evict();

@@ -5,9 +5,12 @@
 //!
 //! - ward: this binary re-executed as a child (`WARD_SAMPLER_BENCH_ROLE=ward`), which every
 //!   second samples the machine (`SystemSampler`) and the 200 processes as 200 groups (one
-//!   `ProcessSampler::scan`, then `tree(pid)` + `sample_group` per process) into a real
-//!   `ward-store` store in a temporary directory (one append per round, label sets cached
-//!   across rounds as the runtime does), and reports its CPU time and peak RSS;
+//!   `ProcessSampler::begin_round`, then `tree(pid)` + `sample_group` per process, as the
+//!   runtime's sampler loop does for services) into a real `ward-store` store in a temporary
+//!   directory (one append per round, label sets cached across rounds as the runtime does),
+//!   and reports its CPU time and peak RSS. `WARD_SAMPLER_BENCH_SCAN=1` starts each
+//!   round with `ProcessSampler::scan` instead (every process's `stat`, as a round with
+//!   `[[sampler.processes]]` patterns does), so trees come from the scan's parent links;
 //! - node_exporter (`prometheus-node-exporter`, default flags), scraped at `/metrics` every
 //!   second by this process; its CPU time (`/proc/<pid>/stat`) and peak RSS (`VmHWM`) are
 //!   read at the end.
@@ -30,6 +33,7 @@ use ward_store::{Labels, Store, StoreOptions};
 const ROLE: &str = "WARD_SAMPLER_BENCH_ROLE";
 const PIDS: &str = "WARD_SAMPLER_BENCH_PIDS";
 const STORE: &str = "WARD_SAMPLER_BENCH_STORE";
+const SCAN: &str = "WARD_SAMPLER_BENCH_SCAN";
 const IDLE_PROCESSES: usize = 200;
 
 fn seconds() -> u64 {
@@ -144,14 +148,21 @@ fn main() {
         rounds: field("rounds") as u64,
         samples: field("samples") as usize,
         detail: format!(
-            "per round: system {:.2} ms ({} samples), processes {:.2} ms ({} samples: scan {:.2} ms, 200 groups {:.2} ms), store append {:.2} ms (thread CPU time)",
+            "per round: system {:.2} ms ({} samples), processes {:.2} ms ({} samples: {} {:.2} ms, 200 groups (tree + sample_group) {:.2} ms), store append {:.2} ms (thread CPU time); /proc/<pid> files kept open {} (budget {})",
             field("system_ms"),
             field("system_samples"),
             field("process_ms"),
             field("process_samples"),
+            if field("scan") > 0.0 {
+                "scan"
+            } else {
+                "begin_round"
+            },
             field("scan_ms"),
             field("groups_ms"),
             field("append_ms"),
+            field("open_files"),
+            field("fd_budget"),
         ),
     };
     drop(children);
@@ -238,6 +249,7 @@ fn ward_side() {
     let store = Store::open(std::env::var(STORE).unwrap(), StoreOptions::default()).unwrap();
     let mut system = SystemSampler::new(SystemOptions::default());
     let mut processes = ProcessSampler::new("/proc");
+    let scan = std::env::var(SCAN).as_deref() == Ok("1");
     let mut cache = LabelCache::default();
     let mut batch: Vec<(Arc<Labels>, i64, f64)> = Vec::new();
 
@@ -261,7 +273,11 @@ fn ward_side() {
         system.sample(&mut sink);
         system_samples = sink.batch.len();
         let c1 = thread_cpu();
-        processes.scan();
+        if scan {
+            processes.scan();
+        } else {
+            processes.begin_round();
+        }
         let c2 = thread_cpu();
         for (name, pid) in &groups {
             let tree = processes.tree(*pid);
@@ -283,7 +299,7 @@ fn ward_side() {
     let wall = t0.elapsed().as_secs_f64();
     let per = |d: Duration| d.as_secs_f64() * 1e3 / rounds.max(1) as f64;
     println!(
-        "RESULT cpu={cpu:.3} wall={wall:.3} hwm_kib={} rounds={rounds} samples={} system_ms={:.3} scan_ms={:.3} groups_ms={:.3} process_ms={:.3} append_ms={:.3} system_samples={system_samples} process_samples={process_samples}",
+        "RESULT cpu={cpu:.3} wall={wall:.3} hwm_kib={} rounds={rounds} samples={} system_ms={:.3} scan_ms={:.3} groups_ms={:.3} process_ms={:.3} append_ms={:.3} system_samples={system_samples} process_samples={process_samples} scan={} open_files={} fd_budget={}",
         vm_hwm_kib("/proc/self/status"),
         system_samples + process_samples,
         per(system_t),
@@ -291,6 +307,9 @@ fn ward_side() {
         per(groups_t),
         per(scan_t + groups_t),
         per(append_t),
+        u8::from(scan),
+        processes.open_files(),
+        processes.fd_budget(),
     );
     drop(store);
 }
@@ -309,6 +328,7 @@ impl Sink for BatchSink<'_> {
 }
 
 /// Label sets by a hash of the sampler's borrowed name and labels (built once per series).
+/// The runtime (`runtime/src/sampler.rs`) hashes with foldhash, not a dependency here.
 #[derive(Default)]
 struct LabelCache {
     hasher: RandomState,

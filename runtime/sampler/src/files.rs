@@ -110,7 +110,15 @@ impl Files {
         )?)
     }
 
-    fn dir(&mut self, root: Root) -> io::Result<&OwnedFd> {
+    /// Whether `root` is a proc file system (`fstatfs`), asked once per root directory.
+    pub fn is_procfs(&mut self, root: Root) -> bool {
+        self.dir(root)
+            .and_then(|fd| Ok(rustix::fs::fstatfs(fd)?))
+            .is_ok_and(|s| s.f_type == rustix::fs::PROC_SUPER_MAGIC)
+    }
+
+    /// The open directory of `root`, for `openat` and `statat` relative to it.
+    pub fn dir(&mut self, root: Root) -> io::Result<&OwnedFd> {
         let dir = self
             .dirs
             .get_mut(root.0)
@@ -138,6 +146,44 @@ pub(crate) fn read_to_end(fd: &OwnedFd, buf: &mut Vec<u8>) -> io::Result<()> {
         }
         let n = rustix::io::read(fd, rustix::buffer::spare_capacity(buf))?;
         if n == 0 {
+            return Ok(());
+        }
+    }
+}
+
+/// Below this many bytes read, a read of a procfs file that returned less than the room it
+/// was given has reached the end of the file (see [`pread_to_end`]).
+pub(crate) const SHORT_READ_IS_END_BELOW: usize = 2048;
+
+/// Reads `fd` from offset 0 to its end with `pread`, appending to `buf` (whose capacity is
+/// kept between calls). An open procfs file read again at offset 0 is generated afresh.
+///
+/// With `procfs_short_read_is_end`, a read that returns less than the room it was given ends
+/// the file when fewer than [`SHORT_READ_IS_END_BELOW`] bytes were read in all, which saves
+/// the read that would return 0. That holds for procfs's seq_file files: a one-record file
+/// (`stat`, `status`, `io`: `single_open`) hands over its whole text in the first read when
+/// the room allows, and a many-record one (`task/<tid>/children`) stops a read early only when
+/// its page-sized kernel buffer is full, i.e. past ~4 KiB. Above that size, or for other
+/// files, reading goes on until a read returns 0.
+pub(crate) fn pread_to_end(
+    fd: impl AsFd,
+    buf: &mut Vec<u8>,
+    procfs_short_read_is_end: bool,
+) -> io::Result<()> {
+    let mut offset = 0u64;
+    let mut total = 0usize;
+    loop {
+        if buf.capacity() - buf.len() < 512 {
+            buf.reserve(buf.capacity().max(4096));
+        }
+        let room = buf.capacity() - buf.len();
+        let n = rustix::io::pread(&fd, rustix::buffer::spare_capacity(buf), offset)?;
+        if n == 0 {
+            return Ok(());
+        }
+        total += n;
+        offset += n as u64;
+        if procfs_short_read_is_end && n < room && total < SHORT_READ_IS_END_BELOW {
             return Ok(());
         }
     }
@@ -192,6 +238,58 @@ mod tests {
         assert_eq!(files.missing().len(), 1);
         // A root index that was never given.
         assert!(!files.read(SYS, "a", &mut buf));
+    }
+
+    #[test]
+    fn preads_whole_files_in_one_read_or_to_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("small"), "x".repeat(100)).unwrap();
+        std::fs::write(dir.path().join("big"), "y".repeat(10_000)).unwrap();
+        let mut files = Files::new([dir.path().to_path_buf()]);
+        assert!(!files.is_procfs(PROC));
+        let mut buf = Vec::new();
+        for (name, len) in [("small", 100), ("big", 10_000)] {
+            let fd = openat(
+                files.dir(PROC).unwrap(),
+                name,
+                OFlags::RDONLY,
+                Mode::empty(),
+            )
+            .unwrap();
+            for short_is_end in [false, true] {
+                for _ in 0..2 {
+                    buf.clear();
+                    pread_to_end(&fd, &mut buf, short_is_end).unwrap();
+                    assert_eq!(buf.len(), len, "{name} {short_is_end}");
+                }
+            }
+        }
+        // A procfs file of many records and more than a page (a sleeping child's `smaps`,
+        // which does not change): the short-read rule must not cut it.
+        let mut proc = Files::new([PathBuf::from("/proc")]);
+        if !proc.is_procfs(PROC) {
+            return;
+        }
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let rel = format!("{}/smaps", child.id());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let whole = std::fs::read(Path::new("/proc").join(&rel)).unwrap();
+        let fd = openat(
+            proc.dir(PROC).unwrap(),
+            rel.as_str(),
+            OFlags::RDONLY,
+            Mode::empty(),
+        )
+        .unwrap();
+        buf.clear();
+        pread_to_end(&fd, &mut buf, true).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(whole.len() > 4096, "{}", whole.len());
+        assert_eq!(buf, whole);
     }
 
     #[test]

@@ -24,7 +24,7 @@
 //!     println!("{name}{labels:?} {value}");
 //! };
 //! system.sample(&mut print);
-//! processes.scan();
+//! processes.begin_round();
 //! let pids = processes.tree(1);
 //! processes.sample_group("init", &pids, &mut print);
 //! ```
@@ -32,6 +32,7 @@
 mod files;
 mod parse;
 pub mod process;
+mod process_files;
 mod sink;
 pub mod system;
 

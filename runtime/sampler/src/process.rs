@@ -1,11 +1,26 @@
 //! Processes: process-exporter's `namedprocess_namegroup_*` families for groups of
 //! processes.
 //!
-//! [`ProcessSampler::scan`] reads every `/proc/<pid>/stat` once (pid, parent, name, state,
-//! CPU, memory, threads, start time) into a table reused from scan to scan;
-//! [`ProcessSampler::tree`] and [`ProcessSampler::matching`] pick groups from it, and
-//! [`ProcessSampler::sample_group`] emits a group's aggregate, reading the few files the
-//! scan does not (`status`, `io`, `fd/`) for the group's processes only.
+//! A [`ProcessSampler`] works in rounds: [`ProcessSampler::begin_round`] (or
+//! [`ProcessSampler::scan`]) starts one, then [`ProcessSampler::tree`] and
+//! [`ProcessSampler::matching`] pick groups and [`ProcessSampler::sample_group`] emits a
+//! group's aggregate. A process's `stat` (pid, parent, name, state, CPU, memory, threads,
+//! start time) is read at most once a round, by whichever of them needs it first; a group's
+//! `status`, `io` and open fd count are read when it is sampled, for its processes only.
+//!
+//! - [`ProcessSampler::tree`] walks `/proc/<pid>/task/<tid>/children` (the kernel's list of
+//!   a thread's children, `CONFIG_PROC_CHILDREN`) down from the root, reading the `stat` of
+//!   the tree's processes only. Where the kernel has no such files (found out once), it
+//!   falls back to the parent links of a scan of every process, as does a round that
+//!   scanned already.
+//! - [`ProcessSampler::matching`] needs every process's name: it scans `/proc` (once a
+//!   round, reusing the `stat`s read so far) and reads `cmdline` where `comm` does not
+//!   match (once a round per process, whatever the number of patterns).
+//!
+//! The files read every round are kept open from round to round and read again at offset 0
+//! (`pread`; an open procfs file stays bound to its process and its text is generated afresh
+//! at each read): one syscall per file instead of open, read, read, close. How many are kept
+//! open is capped ([`ProcessSampler::set_fd_budget`]).
 //!
 //! Families, each with label `groupname` (as process-exporter 0.7 names them):
 //! `namedprocess_namegroup_num_procs`, `_num_threads`, `_cpu_seconds_total{mode="user"|"system"}`,
@@ -20,15 +35,19 @@
 //! a process used stays counted after it exits, so `rate()` does not see a reset when a
 //! worker restarts. A process is one (pid, start time): a recycled pid is a new process.
 //!
-//! Files of other users' processes that cannot be read (`io`, `fd/` without privileges)
-//! leave their part out; a process that exits mid-read is skipped silently.
+//! Files of other users' processes that cannot be read (`io` without privileges) leave
+//! their part out; a process that exits mid-read is skipped silently. Open fds are counted
+//! through `stat` of `fd/` on Linux 6.2 and later, which needs no privileges over the
+//! process; older kernels list `fd/`, which does (without them the count is left out).
 
 use crate::Sink;
-use crate::files::{Files, PROC, each_entry};
+use crate::files::{PROC, is_gone};
 use crate::parse::{fields, lines, str_of, u64_of};
+use crate::process_files::{Kind, ProcFiles};
 use regex::Regex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::path::PathBuf;
 
 /// One process as its `stat` file shows it.
@@ -104,75 +123,132 @@ struct Group {
 
 /// Scans `/proc` and samples groups of processes (see the [module docs](self)).
 pub struct ProcessSampler {
-    files: Files,
+    files: ProcFiles,
+    /// The `stat` of every process read this round.
+    round: HashMap<i32, Proc>,
+    /// Whether this round scanned every process.
+    scanned: bool,
+    /// This round's scan, by pid.
     procs: Vec<Proc>,
-    /// (ppid, pid), sorted.
+    /// (ppid, pid) of this round's scan, sorted.
     children: Vec<(i32, i32)>,
+    /// Whether `task/<tid>/children` files exist (found out once).
+    children_files: Option<bool>,
+    /// `argv[0]` base names read this round (ranges of `argv0`), for [`Self::matching`].
+    argv0_at: HashMap<i32, Range<usize>>,
+    argv0: Vec<u8>,
     groups: HashMap<String, Group>,
     buf: Vec<u8>,
-    dir: Vec<u8>,
     path: String,
     pids: Vec<i32>,
+    members: Vec<((i32, u64), Counters)>,
+    kids: Vec<i32>,
+    tids: Vec<i32>,
+    seen: HashSet<i32>,
     ticks: f64,
     page_size: f64,
     boot_time: Option<f64>,
+    boot_time_tried: bool,
+}
+
+/// Why a process's children could not be read.
+enum NoChildren {
+    /// The process is gone (or its files cannot be read).
+    Gone,
+    /// The kernel has no `children` files.
+    Unsupported,
 }
 
 impl ProcessSampler {
     /// A sampler of the processes under `proc_root` (normally `/proc`). Nothing is read
-    /// until [`Self::scan`].
+    /// until a round starts ([`Self::begin_round`] or [`Self::scan`]).
     pub fn new(proc_root: impl Into<PathBuf>) -> Self {
         Self {
-            files: Files::new([proc_root.into()]),
+            files: ProcFiles::new(proc_root.into()),
+            round: HashMap::new(),
+            scanned: false,
             procs: Vec::new(),
             children: Vec::new(),
+            children_files: None,
+            argv0_at: HashMap::new(),
+            argv0: Vec::new(),
             groups: HashMap::new(),
             buf: Vec::with_capacity(4096),
-            dir: Vec::new(),
             path: String::with_capacity(64),
             pids: Vec::new(),
+            members: Vec::new(),
+            kids: Vec::new(),
+            tids: Vec::new(),
+            seen: HashSet::new(),
             ticks: rustix::param::clock_ticks_per_second() as f64,
             page_size: rustix::param::page_size() as f64,
             boot_time: None,
+            boot_time_tried: false,
         }
     }
 
-    /// One pass over `/proc/<pid>/stat` for every process, replacing the previous scan's
-    /// table. Processes that exit during the pass are left out.
-    pub fn scan(&mut self) {
-        if self.boot_time.is_none() && self.files.read(PROC, "stat", &mut self.buf) {
-            self.boot_time = lines(&self.buf)
-                .find_map(|l| l.strip_prefix(b"btime "))
-                .and_then(|v| u64_of(v.trim_ascii()))
-                .map(|v| v as f64);
-        }
+    /// How many files of `/proc/<pid>` may be kept open between rounds: by default a
+    /// quarter of the soft `RLIMIT_NOFILE` when the sampler was made, at most 4096. Past it,
+    /// files are opened and closed at each read (slower, same values). 0 keeps none open.
+    pub fn set_fd_budget(&mut self, files: usize) {
+        self.files.set_budget(files);
+    }
+
+    /// The budget of [`Self::set_fd_budget`].
+    pub fn fd_budget(&self) -> usize {
+        self.files.budget()
+    }
+
+    /// Files of `/proc/<pid>` kept open now.
+    pub fn open_files(&self) -> usize {
+        self.files.open()
+    }
+
+    /// Starts a round: what earlier rounds read is forgotten, and [`Self::tree`],
+    /// [`Self::matching`] and [`Self::sample_group`] read each process's `stat` afresh (once
+    /// in the round). Call it (or [`Self::scan`]) at the start of every round: without it,
+    /// they go on using the `stat`s read earlier. Reads nothing; closes the kept files of
+    /// processes the last round did not read.
+    pub fn begin_round(&mut self) {
+        self.files.begin_round();
+        self.round.clear();
+        self.scanned = false;
         self.procs.clear();
-        self.pids.clear();
-        let dir = match self.files.open_dir(PROC, ".") {
-            Ok(dir) => dir,
-            Err(e) => {
-                self.files.note_missing(PROC, ".", &e);
-                return;
-            }
-        };
-        let pids = &mut self.pids;
-        let listed = each_entry(&dir, &mut self.dir, |name| {
+        self.children.clear();
+        self.argv0_at.clear();
+        self.argv0.clear();
+        self.boot_time_tried = false;
+    }
+
+    /// Starts a round ([`Self::begin_round`]) and reads every process's `/proc/<pid>/stat`
+    /// ([`Self::processes`]). Processes that exit during the pass are left out. A round
+    /// that only walks trees need not scan: [`Self::tree`] reads only the tree's processes.
+    pub fn scan(&mut self) {
+        self.begin_round();
+        self.scan_round();
+    }
+
+    /// Reads the `stat` of every process not read yet this round, and links parents to
+    /// children.
+    fn scan_round(&mut self) {
+        self.scanned = true;
+        self.procs.clear();
+        let mut pids = std::mem::take(&mut self.pids);
+        pids.clear();
+        let listed = self.files.each_entry(".", |name| {
             if let Some(pid) = u64_of(name).and_then(|p| i32::try_from(p).ok()) {
                 pids.push(pid);
             }
         });
         if let Err(e) = listed {
-            self.files.note_missing(PROC, ".", &e);
+            self.files.files().note_missing(PROC, ".", &e);
         }
-        for &pid in &self.pids {
-            self.path.clear();
-            let _ = write!(self.path, "{pid}/stat");
-            if self.files.read_dyn(PROC, &self.path, &mut self.buf).is_ok()
-                && let Some(p) = parse_stat(&self.buf)
-            {
+        for &pid in &pids {
+            if let Some(p) = self.stat(pid) {
                 self.procs.push(p);
             }
         }
+        self.pids = pids;
         self.procs.sort_unstable_by_key(|p| p.pid);
         self.children.clear();
         self.children
@@ -180,14 +256,145 @@ impl ProcessSampler {
         self.children.sort_unstable();
     }
 
-    /// The processes of the last scan, by pid.
+    /// The boot time (`btime` of `/proc/stat`), read once (tried once a round until then).
+    fn boot_time(&mut self) -> Option<f64> {
+        if self.boot_time.is_none()
+            && !self.boot_time_tried
+            && self.files.files().read(PROC, "stat", &mut self.buf)
+        {
+            self.boot_time = lines(&self.buf)
+                .find_map(|l| l.strip_prefix(b"btime "))
+                .and_then(|v| u64_of(v.trim_ascii()))
+                .map(|v| v as f64);
+        }
+        self.boot_time_tried = true;
+        self.boot_time
+    }
+
+    /// Process `pid`'s `stat` this round, read now if it was not yet.
+    fn stat(&mut self, pid: i32) -> Option<Proc> {
+        if let Some(p) = self.round.get(&pid) {
+            return Some(*p);
+        }
+        self.files.read(pid, Kind::Stat, &mut self.buf).ok()?;
+        let p = parse_stat(&self.buf).filter(|p| p.pid == pid)?;
+        self.round.insert(pid, p);
+        Some(p)
+    }
+
+    /// The processes of this round's scan, by pid (empty when the round did not scan: a tree
+    /// walked through `children` files reads only its own processes).
     pub fn processes(&self) -> &[Proc] {
         &self.procs
     }
 
-    /// `root` and all its descendants in the last scan (parent before children); empty when
-    /// `root` was not running.
-    pub fn tree(&self, root: i32) -> Vec<i32> {
+    /// `root` and all its descendants now (parent before children, siblings by pid); empty
+    /// when `root` is not running. Walks the `children` files from `root` when the round did
+    /// not scan and the kernel has them; else uses the scan's parent links (scanning now if
+    /// the round did not). See the [module docs](self).
+    ///
+    /// The kernel builds each `children` file without stopping the process: a process
+    /// forked or reparented while the tree is walked may be missed until the next round, as
+    /// it may be by a scan.
+    pub fn tree(&mut self, root: i32) -> Vec<i32> {
+        if !self.scanned
+            && self.children_files != Some(false)
+            && let Some(out) = self.walk(root)
+        {
+            return out;
+        }
+        if !self.scanned {
+            self.scan_round();
+        }
+        self.linked_tree(root)
+    }
+
+    /// The tree of `root` through `children` files; `None` when the kernel has none.
+    fn walk(&mut self, root: i32) -> Option<Vec<i32>> {
+        let mut out = Vec::new();
+        if self.stat(root).is_none() {
+            return Some(out);
+        }
+        self.seen.clear();
+        self.seen.insert(root);
+        out.push(root);
+        let mut kids = std::mem::take(&mut self.kids);
+        let mut i = 0;
+        while i < out.len() {
+            let pid = out[i];
+            i += 1;
+            let threads = self.round.get(&pid).map_or(1, |p| p.threads);
+            kids.clear();
+            match self.children_of(pid, threads, &mut kids) {
+                Ok(()) => {}
+                Err(NoChildren::Gone) => continue,
+                Err(NoChildren::Unsupported) => {
+                    self.kids = kids;
+                    return None;
+                }
+            }
+            kids.sort_unstable();
+            for &kid in &kids {
+                // `seen`: a process reparented during the walk may be listed twice.
+                if self.seen.insert(kid) && self.stat(kid).is_some() {
+                    out.push(kid);
+                }
+            }
+        }
+        self.kids = kids;
+        Some(out)
+    }
+
+    /// Appends the children of process `pid` (of `threads` threads) to `kids`: those of its
+    /// main thread (kept open) and, when it has more threads, those of each other thread.
+    fn children_of(
+        &mut self,
+        pid: i32,
+        threads: u64,
+        kids: &mut Vec<i32>,
+    ) -> Result<(), NoChildren> {
+        if let Err(e) = self.files.read(pid, Kind::Children, &mut self.buf) {
+            if self.children_files.is_none() && is_gone(&e) {
+                // No `children` file for a process whose `stat` is there: the kernel has none.
+                self.path.clear();
+                let _ = write!(self.path, "{pid}/stat");
+                if self.files.exists(&self.path) {
+                    self.children_files = Some(false);
+                    return Err(NoChildren::Unsupported);
+                }
+            }
+            return Err(NoChildren::Gone);
+        }
+        self.children_files = Some(true);
+        push_pids(&self.buf, kids);
+        if threads <= 1 {
+            return Ok(());
+        }
+        self.path.clear();
+        let _ = write!(self.path, "{pid}/task");
+        let mut tids = std::mem::take(&mut self.tids);
+        tids.clear();
+        let listed = self.files.each_entry(&self.path, |name| {
+            if let Some(tid) = u64_of(name).and_then(|t| i32::try_from(t).ok()) {
+                tids.push(tid);
+            }
+        });
+        if listed.is_ok() {
+            for &tid in tids.iter().filter(|&&t| t != pid) {
+                self.path.clear();
+                let _ = write!(self.path, "{pid}/task/{tid}/children");
+                // A thread that exits meanwhile hands its children to another thread.
+                if self.files.read_path(&self.path, &mut self.buf).is_ok() {
+                    push_pids(&self.buf, kids);
+                }
+            }
+        }
+        self.tids = tids;
+        Ok(())
+    }
+
+    /// `root` and its descendants through this round's scan's parent links.
+    fn linked_tree(&self, root: i32) -> Vec<i32> {
         let mut out = Vec::new();
         if self.procs.binary_search_by_key(&root, |p| p.pid).is_err() {
             return out;
@@ -211,26 +418,35 @@ impl ProcessSampler {
         out
     }
 
-    /// Pids of the last scan whose command name (`comm`), or else the base name of their
-    /// `argv[0]` (`/proc/<pid>/cmdline`; `comm` is cut at 15 bytes), matches `pattern`.
+    /// Pids of this round's processes whose command name (`comm`), or else the base name of
+    /// their `argv[0]` (`/proc/<pid>/cmdline`; `comm` is cut at 15 bytes), matches `pattern`.
+    /// Scans `/proc` if the round did not.
     pub fn matching(&mut self, pattern: &Regex) -> Vec<i32> {
+        if !self.scanned {
+            self.scan_round();
+        }
         let mut out = Vec::new();
-        for p in &self.procs {
+        for i in 0..self.procs.len() {
+            let p = self.procs[i];
             if p.comm().is_some_and(|c| pattern.is_match(c)) {
                 out.push(p.pid);
                 continue;
             }
-            self.path.clear();
-            let _ = write!(self.path, "{}/cmdline", p.pid);
-            if self
-                .files
-                .read_dyn(PROC, &self.path, &mut self.buf)
-                .is_err()
-            {
-                continue;
-            }
-            let argv0 = self.buf.split(|&b| b == 0).next().unwrap_or_default();
-            let base = argv0.rsplit(|&b| b == b'/').next().unwrap_or_default();
+            let base = match self.argv0_at.get(&p.pid) {
+                Some(r) => r.clone(),
+                None => {
+                    let start = self.argv0.len();
+                    if self.files.read(p.pid, Kind::Cmdline, &mut self.buf).is_ok() {
+                        let argv0 = self.buf.split(|&b| b == 0).next().unwrap_or_default();
+                        let base = argv0.rsplit(|&b| b == b'/').next().unwrap_or_default();
+                        self.argv0.extend_from_slice(base);
+                    }
+                    let r = start..self.argv0.len();
+                    self.argv0_at.insert(p.pid, r.clone());
+                    r
+                }
+            };
+            let base = self.argv0.get(base).unwrap_or_default();
             if !base.is_empty() && str_of(base).is_some_and(|b| pattern.is_match(b)) {
                 out.push(p.pid);
             }
@@ -238,25 +454,22 @@ impl ProcessSampler {
         out
     }
 
-    /// Emits group `group`'s families for the processes `pids` of the last scan (pids not in
-    /// it are ignored; repeats count once).
+    /// Emits group `group`'s families for the processes `pids` (pids not running are
+    /// ignored; repeats count once). Uses the `stat`s read this round, reading those not
+    /// read yet.
     pub fn sample_group(&mut self, group: &str, pids: &[i32], sink: &mut dyn Sink) {
-        self.pids.clear();
-        self.pids.extend_from_slice(pids);
-        self.pids.sort_unstable();
-        self.pids.dedup();
-        if !self.groups.contains_key(group) {
-            self.groups.insert(group.to_owned(), Group::default());
-        }
-        let Some(g) = self.groups.get_mut(group) else {
-            return;
-        };
+        let mut sorted = std::mem::take(&mut self.pids);
+        sorted.clear();
+        sorted.extend_from_slice(pids);
+        sorted.sort_unstable();
+        sorted.dedup();
         let mut agg = Aggregate::default();
-        for &pid in &self.pids {
-            let Ok(i) = self.procs.binary_search_by_key(&pid, |p| p.pid) else {
+        let mut members = std::mem::take(&mut self.members);
+        members.clear();
+        for &pid in &sorted {
+            let Some(p) = self.stat(pid) else {
                 continue;
             };
-            let p = self.procs[i];
             let mut now = Counters {
                 utime: p.utime,
                 stime: p.stime,
@@ -271,38 +484,39 @@ impl ProcessSampler {
             agg.oldest = Some(agg.oldest.map_or(p.starttime, |o: u64| o.min(p.starttime)));
             agg.states[state_index(p.state)] += 1;
 
-            self.path.clear();
-            let _ = write!(self.path, "{pid}/status");
-            if self.files.read_dyn(PROC, &self.path, &mut self.buf).is_ok() {
+            if self.files.read(pid, Kind::Status, &mut self.buf).is_ok() {
                 let s = parse_status(&self.buf);
                 agg.swapped += s.swap_bytes;
                 now.voluntary = s.voluntary;
                 now.nonvoluntary = s.nonvoluntary;
             }
-            self.path.clear();
-            let _ = write!(self.path, "{pid}/io");
-            if self.files.read_dyn(PROC, &self.path, &mut self.buf).is_ok() {
+            if self.files.read(pid, Kind::Io, &mut self.buf).is_ok() {
                 (now.read_bytes, now.write_bytes) = parse_io(&self.buf);
             }
-            self.path.clear();
-            let _ = write!(self.path, "{pid}/fd");
-            if let Ok(dir) = self.files.open_dir(PROC, &self.path) {
-                let mut n = 0u64;
-                if each_entry(&dir, &mut self.dir, |_| n += 1).is_ok() {
-                    agg.fds += n;
-                }
+            if let Ok(n) = self.files.fd_count(pid) {
+                agg.fds += n;
             }
-
-            let key = (pid, p.starttime);
+            members.push(((pid, p.starttime), now));
+        }
+        self.pids = sorted;
+        let boot_time = self.boot_time();
+        if !self.groups.contains_key(group) {
+            self.groups.insert(group.to_owned(), Group::default());
+        }
+        let Some(g) = self.groups.get_mut(group) else {
+            return;
+        };
+        for &(key, now) in &members {
             let before = g.last.get(&key).copied().unwrap_or_default();
             g.totals.add_delta(&now, &before);
             g.next.insert(key, now);
         }
         std::mem::swap(&mut g.last, &mut g.next);
         g.next.clear();
+        self.members = members;
         let oldest = agg
             .oldest
-            .zip(self.boot_time)
+            .zip(boot_time)
             .map(|(start, boot)| (boot + start as f64 / self.ticks).floor());
         emit(
             group,
@@ -319,6 +533,15 @@ impl ProcessSampler {
     pub fn forget_group(&mut self, group: &str) {
         self.groups.remove(group);
     }
+}
+
+/// Appends the pids of a `children` file (`"12 13 "`) to `out`.
+fn push_pids(text: &[u8], out: &mut Vec<i32>) {
+    out.extend(
+        fields(text)
+            .filter_map(u64_of)
+            .filter_map(|p| i32::try_from(p).ok()),
+    );
 }
 
 /// What one round sums over a group's processes.
@@ -483,16 +706,19 @@ pub(crate) struct Status {
 
 pub(crate) fn parse_status(text: &[u8]) -> Status {
     let mut s = Status::default();
+    // `status` has ~55 lines; only three matter, so a line's fields are split only when its
+    // start is one of them.
     for line in lines(text) {
-        let mut f = fields(line);
-        let (Some(key), Some(value)) = (f.next(), f.next().and_then(u64_of)) else {
-            continue;
+        let (slot, scale) = match line.first() {
+            Some(b'V') if line.starts_with(b"VmSwap:") => (&mut s.swap_bytes, 1024),
+            Some(b'v') if line.starts_with(b"voluntary_ctxt_switches:") => (&mut s.voluntary, 1),
+            Some(b'n') if line.starts_with(b"nonvoluntary_ctxt_switches:") => {
+                (&mut s.nonvoluntary, 1)
+            }
+            _ => continue,
         };
-        match key {
-            b"VmSwap:" => s.swap_bytes = value * 1024,
-            b"voluntary_ctxt_switches:" => s.voluntary = value,
-            b"nonvoluntary_ctxt_switches:" => s.nonvoluntary = value,
-            _ => {}
+        if let Some(v) = fields(line).nth(1).and_then(u64_of) {
+            *slot = v.saturating_mul(scale);
         }
     }
     s
@@ -515,7 +741,7 @@ pub(crate) fn parse_io(text: &[u8]) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{Collect, tree};
+    use crate::testing::{Collect, Sample, tree};
 
     fn stat(pid: i32, comm: &str, state: char, ppid: i32, utime: u64, start: u64) -> String {
         format!(
@@ -668,11 +894,13 @@ mod tests {
         fake_proc(dir.path(), 200);
         s.scan();
         let mut sink = Collect::default();
-        s.sample_group("svc", &s.tree(10), &mut sink);
+        let pids = s.tree(10);
+        s.sample_group("svc", &pids, &mut sink);
         std::fs::remove_dir_all(dir.path().join("11")).unwrap();
         s.scan();
         let mut sink2 = Collect::default();
-        s.sample_group("svc", &s.tree(10), &mut sink2);
+        let pids = s.tree(10);
+        s.sample_group("svc", &pids, &mut sink2);
         let user = |sink: &Collect| {
             sink.get(
                 "namedprocess_namegroup_cpu_seconds_total",
@@ -724,5 +952,165 @@ mod tests {
         let mut s = ProcessSampler::new(dir.path().join("nope"));
         s.scan();
         assert!(s.processes().is_empty());
+    }
+
+    /// The fake /proc of [`fake_proc`] with the kernel's `children` files: 1 -> (10, 20),
+    /// 10 -> (11, 12), 12 -> 13.
+    fn fake_children(dir: &std::path::Path) {
+        tree(
+            dir,
+            &[
+                ("1/task/1/children", "10 20 "),
+                ("10/task/10/children", "12 11 "),
+                ("11/task/11/children", ""),
+                ("12/task/12/children", "13 "),
+                ("13/task/13/children", ""),
+                ("20/task/20/children", ""),
+            ],
+        );
+    }
+
+    fn group(s: &mut ProcessSampler, pids: &[i32]) -> Vec<Sample> {
+        let mut sink = Collect::default();
+        s.sample_group("g", pids, &mut sink);
+        sink.0
+    }
+
+    #[test]
+    fn trees_through_children_files_read_only_the_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_proc(dir.path(), 100);
+        fake_children(dir.path());
+        let mut s = ProcessSampler::new(dir.path());
+        s.begin_round();
+        assert_eq!(s.tree(10), [10, 11, 12, 13]);
+        assert_eq!(s.children_files, Some(true));
+        // Only the tree's `stat`s were read, and no scan.
+        assert!(s.processes().is_empty());
+        let mut read: Vec<i32> = s.round.keys().copied().collect();
+        read.sort_unstable();
+        assert_eq!(read, [10, 11, 12, 13]);
+        assert!(s.tree(99).is_empty());
+        assert_eq!(s.tree(13), [13]);
+        let pids = s.tree(10);
+        let walked = group(&mut s, &pids);
+
+        // The same group through a scan's parent links: the same samples.
+        let mut t = ProcessSampler::new(dir.path());
+        t.scan();
+        let pids = t.tree(10);
+        assert_eq!(pids, [10, 11, 12, 13]);
+        assert_eq!(t.children_files, None, "a scanned round uses its links");
+        assert_eq!(group(&mut t, &pids), walked);
+
+        // A process listed twice (reparented during the walk) counts once; a child that
+        // exited is left out.
+        tree(
+            dir.path(),
+            &[
+                ("11/task/11/children", "13 77 "),
+                ("10/task/10/children", "12 11 11 "),
+            ],
+        );
+        s.begin_round();
+        assert_eq!(s.tree(10), [10, 11, 12, 13]);
+
+        // A process of two threads: its second thread's children are found too.
+        let two_threads = stat(12, "sh", 'D', 10, 1, 700).replace(" 20 0 1 0 ", " 20 0 2 0 ");
+        tree(
+            dir.path(),
+            &[
+                ("11/task/11/children", ""),
+                ("12/task/12/children", ""),
+                ("12/task/14/children", "13 "),
+                ("12/stat", &two_threads),
+            ],
+        );
+        s.begin_round();
+        assert_eq!(s.tree(10), [10, 11, 12, 13]);
+        let threads = group(&mut s, &[12]);
+        assert_eq!(threads[1].name, "namedprocess_namegroup_num_threads");
+        assert_eq!(threads[1].value, 2.0);
+
+        // `sample_group` reads the `stat`s of pids not read yet this round.
+        let mut u = ProcessSampler::new(dir.path());
+        u.begin_round();
+        let lazy = group(&mut u, &[10, 11, 12, 13, 99]);
+        assert_eq!(lazy[0].value, 4.0);
+    }
+
+    #[test]
+    fn trees_fall_back_to_a_scan_without_children_files() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_proc(dir.path(), 100);
+        let mut s = ProcessSampler::new(dir.path());
+        s.begin_round();
+        // A root that is not running tells nothing about the kernel.
+        assert!(s.tree(99).is_empty());
+        assert_eq!(s.children_files, None);
+        assert_eq!(s.tree(10), [10, 11, 12, 13]);
+        assert_eq!(s.children_files, Some(false));
+        assert_eq!(s.processes().len(), 6, "scanned");
+        // Found out once: the next rounds scan straight away.
+        fake_children(dir.path());
+        s.begin_round();
+        assert_eq!(s.tree(12), [12, 13]);
+        assert_eq!(s.processes().len(), 6);
+    }
+
+    #[test]
+    fn patterns_scan_once_a_round_and_read_cmdline_once() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_proc(dir.path(), 100);
+        fake_children(dir.path());
+        let mut s = ProcessSampler::new(dir.path());
+        s.begin_round();
+        assert_eq!(s.tree(12), [12, 13]);
+        assert!(s.processes().is_empty());
+        assert_eq!(s.matching(&Regex::new("^worker-long").unwrap()), [11]);
+        assert_eq!(s.processes().len(), 6);
+        // Within the round, `cmdline` is not read again.
+        std::fs::remove_file(dir.path().join("11/cmdline")).unwrap();
+        assert_eq!(s.matching(&Regex::new("^worker-long").unwrap()), [11]);
+        assert_eq!(s.matching(&Regex::new("^other-").unwrap()), [20]);
+        s.set_fd_budget(0);
+        s.begin_round();
+        assert!(s.matching(&Regex::new("^worker-long").unwrap()).is_empty());
+    }
+
+    #[test]
+    fn kept_files_follow_the_fixture_and_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_proc(dir.path(), 100);
+        fake_children(dir.path());
+        let mut s = ProcessSampler::new(dir.path());
+        s.begin_round();
+        let pids = s.tree(10);
+        let first = group(&mut s, &pids);
+        // stat, children, status, io for 4 processes (the fixture's fd/ is listed).
+        assert_eq!(s.open_files(), 16);
+        fake_proc(dir.path(), 200);
+        s.begin_round();
+        let pids = s.tree(10);
+        let second = group(&mut s, &pids);
+        assert_eq!(s.open_files(), 16);
+        let user = |samples: &[Sample]| samples[2].value;
+        let ticks = rustix::param::clock_ticks_per_second() as f64;
+        assert_eq!(user(&second) - user(&first), 100.0 / ticks);
+        // No budget: nothing kept open, the same values.
+        let mut t = ProcessSampler::new(dir.path());
+        t.set_fd_budget(0);
+        assert_eq!(t.fd_budget(), 0);
+        t.begin_round();
+        let pids = t.tree(10);
+        let mut again = group(&mut t, &pids);
+        assert_eq!(t.open_files(), 0);
+        // (t has no history: its CPU counter starts at this round's value.)
+        again[2].value = user(&second);
+        assert_eq!(again, second);
+        // Processes no round reads any more are closed.
+        s.begin_round();
+        s.begin_round();
+        assert_eq!(s.open_files(), 0);
     }
 }

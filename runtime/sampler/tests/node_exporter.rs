@@ -474,3 +474,55 @@ fn a_process_tree() {
         .unwrap();
     assert!(last.value <= 3.0);
 }
+
+#[test]
+fn a_process_tree_through_children_files() {
+    // A child of this test's thread (libtest runs tests on threads of their own, so usually
+    // not the main thread), with children of its own: walking from this process must read
+    // every thread's `children` file.
+    let child = Command::new("sh")
+        .args(["-c", "sleep 30 & sleep 30"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sh = i32::try_from(child.id()).unwrap();
+    let me = i32::try_from(std::process::id()).unwrap();
+    let mut tree = Tree(child, Vec::new());
+    let mut sampler = ProcessSampler::new("/proc");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let walked = loop {
+        sampler.begin_round();
+        let pids = sampler.tree(sh);
+        if pids.len() == 3 || Instant::now() > deadline {
+            break pids;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    tree.1 = walked.clone();
+    assert_eq!(walked.len(), 3, "{walked:?}");
+    assert!(sampler.processes().is_empty(), "walked, not scanned");
+    let mine = sampler.tree(me);
+    assert_eq!(mine[0], me);
+    assert!(
+        walked.iter().all(|p| mine.contains(p)),
+        "{walked:?} not all under this process: {mine:?}"
+    );
+
+    // The same tree through a scan's parent links.
+    sampler.scan();
+    assert_eq!(sampler.tree(sh), walked);
+    let mut sink = Collect::default();
+    sampler.sample_group("sh", &walked, &mut sink);
+    let procs = sink
+        .0
+        .iter()
+        .find(|s| s.name == "namedprocess_namegroup_num_procs")
+        .unwrap();
+    assert_eq!(procs.value, 3.0);
+    let fds = sink
+        .0
+        .iter()
+        .find(|s| s.name == "namedprocess_namegroup_open_filedesc")
+        .unwrap();
+    assert!(fds.value >= 9.0, "{}", fds.value);
+}

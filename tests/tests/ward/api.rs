@@ -28,7 +28,7 @@ fn get(ward: &Ward, path: &str) -> HttpResponse {
 }
 
 fn data_ward() -> Ward {
-    let ward = Ward::start("");
+    let ward = Ward::start_without_sampler("");
     import(ward.addr, DATA);
     ward
 }
@@ -234,7 +234,7 @@ fn series_labels_metadata_and_status() {
 
 #[test]
 fn federate_writes_the_latest_samples_as_text() {
-    let ward = Ward::start("");
+    let ward = Ward::start_without_sampler("");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -261,7 +261,7 @@ fn federate_writes_the_latest_samples_as_text() {
 
 #[test]
 fn import_writes_good_lines_and_names_the_bad_ones() {
-    let ward = Ward::start("");
+    let ward = Ward::start_without_sampler("");
     let body = "ok_metric{a=\"1\"} 1 1700000000000\n\
                 ok_metric{a=\"2\"} 2 1700000000000\n\
                 bad{a=\"1\" 3 1700000000000\n\
@@ -399,7 +399,7 @@ fn remote_write(addr: SocketAddr, body: &[u8]) -> HttpResponse {
 
 #[test]
 fn remote_write_stores_series_and_refuses_bad_data() {
-    let ward = Ward::start("");
+    let ward = Ward::start_without_sampler("");
     let body = pb::write_request(
         &[
             pb::series(
@@ -498,7 +498,7 @@ fn gzip_import_is_read_and_its_text_bounded() {
         gz.write_all(text).unwrap();
         gz.finish().unwrap()
     };
-    let ward = Ward::start("[api]\nmax_body_bytes = 100000\n");
+    let ward = Ward::start_without_sampler("[api]\nmax_body_bytes = 100000\n");
     // Many lines, so that the compressed stream crosses several reads and line boundaries
     // fall inside its blocks.
     let text: String = (0..2_000)
@@ -564,7 +564,8 @@ fn declare_only(addr: SocketAddr, path: &str, len: usize) -> HttpResponse {
 
 #[test]
 fn oversized_bodies_are_refused() {
-    let ward = Ward::start("[api]\nmax_body_bytes = 4096\nmax_samples_per_request = 3\n");
+    let ward =
+        Ward::start_without_sampler("[api]\nmax_body_bytes = 4096\nmax_samples_per_request = 3\n");
     let r = declare_only(ward.addr, "/api/v1/write", 1 << 20);
     assert_eq!(r.status, 413, "{}", r.body);
     let r = declare_only(ward.addr, "/api/v1/import/prometheus", 1 << 20);
@@ -611,7 +612,8 @@ fn oversized_bodies_are_refused() {
 
 #[test]
 fn tokens_guard_reads_and_writes() {
-    let ward = Ward::start("[api]\nread_token = \"reader\"\nwrite_token = \"writer\"\n");
+    let ward =
+        Ward::start_without_sampler("[api]\nread_token = \"reader\"\nwrite_token = \"writer\"\n");
     let with = |token: &str| format!("Bearer {token}");
     let r = get(&ward, "/api/v1/query?query=1");
     assert_eq!((r.status, r.body.as_str()), (401, "Unauthorized\n"));

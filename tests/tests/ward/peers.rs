@@ -114,7 +114,8 @@ fn prometheus_remote_writes_into_ward_and_scrapes_it() {
     let Some(prometheus) = peer("prometheus") else {
         return;
     };
-    let ward = Ward::start("[api]\nread_token = \"reader\"\nwrite_token = \"writer\"\n");
+    let ward =
+        Ward::start_without_sampler("[api]\nread_token = \"reader\"\nwrite_token = \"writer\"\n");
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
         r#"
@@ -281,7 +282,7 @@ struct Loaded {
 
 fn loaded() -> Loaded {
     let (om, text) = dataset();
-    let ward = Ward::start("");
+    let ward = Ward::start_without_sampler("");
     import(ward.addr, &text);
     let dir = tempfile::tempdir().unwrap();
     let (Some(prometheus), Some(promtool)) = (peer("prometheus"), peer("promtool")) else {

@@ -221,6 +221,15 @@ impl Ward {
         Self::start_in(dir)
     }
 
+    /// `start` with the sampler off, for tests that write samples at fixed past times: the
+    /// store refuses samples more than its out-of-order window behind the newest one, and
+    /// live samples would make the newest one now.
+    pub fn start_without_sampler(config: &str) -> Self {
+        Self::start(&format!(
+            "{config}\n[sampler]\nsystem = false\nservices = false\n"
+        ))
+    }
+
     pub fn start_in(dir: tempfile::TempDir) -> Self {
         let mut child = Command::new(ward_bin())
             .arg("run")
