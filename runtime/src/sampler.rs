@@ -92,11 +92,11 @@ async fn run(
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or(0);
-            let service_samples = supervisor.samples(ts);
             let store = store.clone();
+            let supervisor = supervisor.clone();
             let cfg = config.clone();
             let done = tokio::task::spawn_blocking(move || {
-                let appended = round.sample(&cfg, &services, ts, service_samples, &store);
+                let appended = round.sample(&cfg, &services, ts, &supervisor, &store);
                 (round, appended)
             })
             .await;
@@ -148,7 +148,7 @@ impl Round {
         config: &SamplerConfig,
         services: &[(String, i32)],
         ts: i64,
-        service_samples: Vec<(Labels, i64, f64)>,
+        supervisor: &Supervisor,
         store: &Store,
     ) -> Result<usize, ward_store::Error> {
         self.cache.round += 1;
@@ -187,15 +187,11 @@ impl Round {
                 self.processes.sample_group(name, &pids, &mut sink);
             }
         }
-        self.batch.extend(
-            service_samples
-                .into_iter()
-                .map(|(l, t, v)| (Arc::new(l), t, v)),
-        );
+        supervisor.sample(&mut sink);
         self.cache.evict();
         let n = self.batch.len();
         if n > 0 {
-            store.append(&self.batch)?;
+            store.append_shared(&self.batch)?;
         }
         Ok(n)
     }

@@ -33,7 +33,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use ward_store::Labels;
 
 /// A service's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -451,35 +450,26 @@ impl Supervisor {
             .collect()
     }
 
-    /// The `ward_service_*` samples at `ts` (ms): `up`, `state{state}`, `restarts_total`,
-    /// `failures_total`, `start_time_seconds`, `last_exit_code`, `health_up`.
-    pub fn samples(&self, ts: i64) -> Vec<(Labels, i64, f64)> {
+    /// The `ward_service_*` samples, into `sink`: `up`, `state{state}`, `restarts_total`,
+    /// `failures_total`, `start_time_seconds`, `last_exit_code`, `health_up`, each labelled
+    /// `service`.
+    pub fn sample(&self, sink: &mut dyn ward_sampler::Sink) {
         let status = self.shared.status.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = Vec::new();
         for s in status.values() {
-            let mut push = |name: &str, extra: Option<(&str, &str)>, value: f64| {
-                let mut pairs = vec![("__name__", name), ("service", s.name.as_str())];
-                pairs.extend(extra);
-                if let Ok(l) = Labels::from_pairs(pairs) {
-                    out.push((l, ts, value));
-                }
-            };
-            push(
-                "ward_service_up",
-                None,
-                f64::from(u8::from(s.state == Phase::Running)),
-            );
+            let service = [("service", s.name.as_str())];
+            let flag = |b: bool| f64::from(u8::from(b));
+            sink.sample("ward_service_up", &service, flag(s.state == Phase::Running));
             for p in Phase::ALL {
-                push(
+                sink.sample(
                     "ward_service_state",
-                    Some(("state", p.as_str())),
-                    f64::from(u8::from(s.state == p)),
+                    &[("service", s.name.as_str()), ("state", p.as_str())],
+                    flag(s.state == p),
                 );
             }
-            push("ward_service_restarts_total", None, s.restarts as f64);
-            push("ward_service_failures_total", None, s.failures as f64);
+            sink.sample("ward_service_restarts_total", &service, s.restarts as f64);
+            sink.sample("ward_service_failures_total", &service, s.failures as f64);
             if let Some(t) = s.start_time_seconds.filter(|_| s.pid.is_some()) {
-                push("ward_service_start_time_seconds", None, t);
+                sink.sample("ward_service_start_time_seconds", &service, t);
             }
             if let Some(e) = &s.last_exit {
                 let code = match (e.code, e.signal) {
@@ -487,13 +477,12 @@ impl Supervisor {
                     (None, Some(sig)) => 128 + sig,
                     _ => -1,
                 };
-                push("ward_service_last_exit_code", None, f64::from(code));
+                sink.sample("ward_service_last_exit_code", &service, f64::from(code));
             }
             if let Some(healthy) = s.health.as_ref().and_then(|h| h.healthy) {
-                push("ward_service_health_up", None, f64::from(u8::from(healthy)));
+                sink.sample("ward_service_health_up", &service, flag(healthy));
             }
         }
-        out
     }
 }
 

@@ -168,6 +168,9 @@ impl Partition {
 struct Dict {
     by_labels: HashMap<Arc<Labels>, SeriesId, LabelsBuildHasher>,
     by_id: HashMap<SeriesId, Arc<Labels>>,
+    /// Callers' `Arc<Labels>` allocations (see [`Store::append_shared`]) -> series. Cleared
+    /// whenever a series leaves the dictionary.
+    by_ptr: HashMap<usize, (std::sync::Weak<Labels>, SeriesId), IdBuildHasher>,
 }
 
 struct Ingest {
@@ -462,7 +465,15 @@ impl Store {
     /// series without a metric name, are refused and reported; the rest of the batch is
     /// written. A batch larger than the limit is refused whole.
     pub fn append<L: Borrow<Labels>>(&self, batch: &[(L, i64, f64)]) -> Result<AppendReport> {
-        self.inner.append(batch)
+        self.inner.append(batch, |_| None)
+    }
+
+    /// [`Store::append`] for callers that keep their label sets in `Arc`s across appends (a
+    /// sampler writing the same series every round): the store remembers each `Arc`'s
+    /// allocation (holding a `Weak`, so the address cannot be reused by another label set) and
+    /// finds the series of a known one without hashing or comparing its labels.
+    pub fn append_shared(&self, batch: &[(Arc<Labels>, i64, f64)]) -> Result<AppendReport> {
+        self.inner.append(batch, Some)
     }
 
     /// Series matching every matcher with at least one sample in `[start, end]` (ms), sorted
@@ -803,7 +814,11 @@ impl Inner {
         self.max_ts.fetch_max(ts, Ordering::SeqCst);
     }
 
-    fn append<L: Borrow<Labels>>(&self, batch: &[(L, i64, f64)]) -> Result<AppendReport> {
+    fn append<'b, L: Borrow<Labels>>(
+        &self,
+        batch: &'b [(L, i64, f64)],
+        shared: impl Fn(&'b L) -> Option<&'b Arc<Labels>>,
+    ) -> Result<AppendReport> {
         if batch.len() > self.opts.max_batch_samples {
             return Err(Error::BatchTooLarge {
                 got: batch.len(),
@@ -834,6 +849,8 @@ impl Inner {
             let mut new_index: Vec<(Arc<Partition>, SeriesId)> = Vec::new();
             let mut seen_index: HashSet<(i64, SeriesId), IdBuildHasher> = HashSet::default();
             let mut next_series = ingest.next_series;
+            let mut to_remember: Vec<(std::sync::Weak<Labels>, SeriesId)> = Vec::new();
+            let mut batch_max = i64::MIN;
             {
                 let dict = self.dict();
                 let mut local: HashMap<&Labels, SeriesId, LabelsBuildHasher> = HashMap::default();
@@ -842,21 +859,40 @@ impl Inner {
                 // compared again. Every element of `batch` lives for the whole call, so an
                 // address stands for one label set.
                 let mut by_addr: HashMap<usize, SeriesId, IdBuildHasher> = HashMap::default();
-                for (i, (labels, ts, value)) in batch.iter().enumerate() {
-                    let labels: &Labels = labels.borrow();
+                let mut current: Option<(i64, Arc<Partition>)> = None;
+                for (i, (key, ts, value)) in batch.iter().enumerate() {
+                    let labels: &Labels = key.borrow();
                     if *ts < running_max.saturating_sub(window) {
                         reject(i, RejectReason::OutOfWindow, &mut report);
                         continue;
                     }
                     let addr = labels as *const Labels as usize;
-                    let known = match by_addr.get(&addr) {
-                        Some(&id) => Some(id),
+                    let arc = shared(key);
+                    // A remembered allocation is the same label set: its `Weak` keeps the
+                    // address from being reused.
+                    let remembered = arc.and_then(|a| {
+                        dict.by_ptr
+                            .get(&(Arc::as_ptr(a) as usize))
+                            .map(|&(_, id)| id)
+                    });
+                    let known = match remembered.or_else(|| by_addr.get(&addr).copied()) {
+                        Some(id) => Some(id),
                         None => {
-                            let id = dict.by_labels.get(labels).or_else(|| local.get(labels));
-                            if let Some(&id) = id {
+                            let id = {
+                                let id = dict
+                                    .by_labels
+                                    .get(labels)
+                                    .or_else(|| local.get(labels))
+                                    .copied();
+                                if let (Some(id), Some(a)) = (id, arc) {
+                                    to_remember.push((Arc::downgrade(a), id));
+                                }
+                                id
+                            };
+                            if let Some(id) = id {
                                 by_addr.insert(addr, id);
                             }
-                            id.copied()
+                            id
                         }
                     };
                     let id = match known {
@@ -879,27 +915,36 @@ impl Inner {
                             let canonical = keys::canonical_labels(labels);
                             wb.insert(&self.series, keys::dict_by_id(id), canonical);
                             new_series.push((Arc::new(labels.clone()), id));
+                            if let Some(a) = arc {
+                                to_remember.push((Arc::downgrade(a), id));
+                            }
                             local.insert(labels, id);
                             by_addr.insert(addr, id);
                             id
                         }
                     };
                     running_max = running_max.max(*ts);
+                    batch_max = batch_max.max(*ts);
                     let pid = self.pid(*ts);
-                    if seen_index.insert((pid, id)) {
-                        let p = self.partition(pid)?;
-                        let mut indexed = p.indexed.lock().unwrap_or_else(|e| e.into_inner());
-                        let set = match &mut *indexed {
-                            Some(s) => s,
-                            None => indexed.insert(
-                                index::all_ids(&p.index, &self.path)?.into_iter().collect(),
-                            ),
-                        };
-                        if !set.contains(&id) {
-                            index::add_series(&mut wb, &p.index, id, labels);
-                            drop(indexed);
-                            new_index.push((p, id));
+                    // Samples of a batch mostly share a partition: look it up once.
+                    let p = match &current {
+                        Some((cur, p)) if *cur == pid => p.clone(),
+                        _ => {
+                            let p = self.partition(pid)?;
+                            current = Some((pid, p.clone()));
+                            p
                         }
+                    };
+                    let mut indexed = p.indexed.lock().unwrap_or_else(|e| e.into_inner());
+                    let set = match &mut *indexed {
+                        Some(s) => s,
+                        None => indexed
+                            .insert(index::all_ids(&p.index, &self.path)?.into_iter().collect()),
+                    };
+                    if !set.contains(&id) && seen_index.insert((pid, id)) {
+                        index::add_series(&mut wb, &p.index, id, labels);
+                        drop(indexed);
+                        new_index.push((p, id));
                     }
                     samples.push((id, *ts, *value));
                 }
@@ -919,11 +964,21 @@ impl Inner {
             ingest.next_series = next_series;
             ingest.wal_bytes += record_len;
             let created: Vec<SeriesId> = new_series.iter().map(|&(_, id)| id).collect();
-            if !new_series.is_empty() {
+            if !new_series.is_empty() || !to_remember.is_empty() {
                 let mut dict = self.dict.write().unwrap_or_else(|e| e.into_inner());
                 for (labels, id) in new_series {
                     dict.by_labels.insert(labels.clone(), id);
                     dict.by_id.insert(id, labels);
+                }
+                if !to_remember.is_empty() {
+                    // Forget allocations their callers dropped before the map outgrows the
+                    // dictionary.
+                    if dict.by_ptr.len() + to_remember.len() > 2 * dict.by_id.len() + 1024 {
+                        dict.by_ptr.retain(|_, (w, _)| w.strong_count() > 0);
+                    }
+                    for (weak, id) in to_remember {
+                        dict.by_ptr.insert(weak.as_ptr() as usize, (weak, id));
+                    }
                 }
             }
             for (p, id) in new_index {
@@ -932,8 +987,8 @@ impl Inner {
                 }
             }
             let mut touched = Vec::new();
+            self.note_time(batch_max);
             for &(id, ts, value) in &samples {
-                self.note_time(ts);
                 if self
                     .head
                     .push(id, ts, value, self, self.opts.chunk_samples, &self.seq)
@@ -1166,6 +1221,7 @@ impl Inner {
         for (id, labels) in dead {
             dict.by_id.remove(&id);
             dict.by_labels.remove(&labels);
+            dict.by_ptr.clear();
         }
         Ok(())
     }
@@ -1332,6 +1388,7 @@ impl Inner {
         for (id, labels) in &ids {
             dict.by_id.remove(id);
             dict.by_labels.remove(labels);
+            dict.by_ptr.clear();
         }
         drop(ingest);
         Ok(ids.len())

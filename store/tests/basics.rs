@@ -349,3 +349,55 @@ fn a_selection_finds_samples_of_chunks_that_began_long_before_it() {
     store.compact().unwrap();
     assert_eq!(pick(&store), vec![vec![sparse_samples[7]]]);
 }
+
+#[test]
+fn shared_label_sets_find_their_series_across_appends_and_deletes() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let a = Arc::new(l("m", &[("k", "a")]));
+    let b = Arc::new(l("m", &[("k", "b")]));
+    for i in 0..5 {
+        let r = store
+            .append_shared(&[
+                (a.clone(), T0 + i, i as f64),
+                (b.clone(), T0 + i, -(i as f64)),
+            ])
+            .unwrap();
+        assert_eq!(r.accepted, 2);
+    }
+    // Another allocation of the same labels, and a plain append: the same series.
+    store
+        .append_shared(&[(Arc::new(l("m", &[("k", "a")])), T0 + 5, 5.0)])
+        .unwrap();
+    store
+        .append(&[(l("m", &[("k", "b")]), T0 + 5, -5.0)])
+        .unwrap();
+    assert_eq!(store.series_count(), 2);
+    // Dropped allocations: new label sets (maybe at reused addresses) are never mistaken
+    // for them.
+    drop((a, b));
+    let mut kept = Vec::new();
+    for i in 0..200 {
+        let c = Arc::new(l("m", &[("k", &format!("c{i}"))]));
+        store
+            .append_shared(&[(c.clone(), T0 + 6, i as f64)])
+            .unwrap();
+        kept.push(c);
+    }
+    assert_eq!(store.series_count(), 202);
+    let got = all(&store, &[Matcher::new("k", MatchOp::Equal, "a").unwrap()]);
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].1,
+        (0..6).map(|i| (T0 + i, i as f64)).collect::<Vec<_>>()
+    );
+    // After a delete the remembered allocation names no series: appending it recreates one.
+    let c0 = kept[0].clone();
+    store
+        .delete_series(&[Matcher::new("k", MatchOp::Equal, "c0").unwrap()])
+        .unwrap();
+    store.append_shared(&[(c0, T0 + 7, 7.0)]).unwrap();
+    let got = all(&store, &[Matcher::new("k", MatchOp::Equal, "c0").unwrap()]);
+    assert_eq!(got, vec![("m{k=\"c0\"}".to_string(), vec![(T0 + 7, 7.0)])]);
+}
