@@ -212,6 +212,17 @@ pub struct SamplerConfig {
     /// More process groups: every process whose name matches `pattern`.
     #[serde(default)]
     pub processes: Vec<ProcessGroupConfig>,
+    /// The `job` label of every sampled series, as a Prometheus scrape of node_exporter
+    /// would add it (dashboards such as "Node Exporter Full" select on it).
+    #[serde(default = "default_sampler_job")]
+    pub job: String,
+    /// The `instance` label of every sampled series; unset: this machine's host name.
+    #[serde(default)]
+    pub instance: Option<String>,
+}
+
+fn default_sampler_job() -> String {
+    "node".into()
 }
 
 /// `[[sampler.processes]]`: a group of processes sampled together.
@@ -239,11 +250,27 @@ impl Default for SamplerConfig {
             system: true,
             services: true,
             processes: Vec::new(),
+            job: default_sampler_job(),
+            instance: None,
         }
     }
 }
 
 impl SamplerConfig {
+    /// `job` and `instance` (the configured one, or the host name).
+    pub fn target_labels(&self) -> Vec<(String, String)> {
+        let instance = self.instance.clone().unwrap_or_else(|| {
+            rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned()
+        });
+        vec![
+            ("job".into(), self.job.clone()),
+            ("instance".into(), instance),
+        ]
+    }
+
     fn validate(&self) -> Result<(), String> {
         if self.interval < crate::sampler::MIN_INTERVAL {
             return Err("sampler.interval: must be at least 1s".into());

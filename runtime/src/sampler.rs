@@ -151,6 +151,14 @@ impl Round {
         supervisor: &Supervisor,
         store: &Store,
     ) -> Result<usize, ward_store::Error> {
+        let target = config.target_labels();
+        if self.cache.target != target {
+            // Other target labels: other series; build every label set anew.
+            self.cache = LabelCache {
+                target,
+                ..LabelCache::default()
+            };
+        }
         self.cache.round += 1;
         self.batch.clear();
         let mut sink = BatchSink {
@@ -224,6 +232,8 @@ struct LabelCache {
     round: u64,
     previous: Vec<(u64, Arc<Labels>)>,
     current: Vec<(u64, Arc<Labels>)>,
+    /// `job` and `instance`, added to every label set (unless the sampler set them).
+    target: Vec<(String, String)>,
 }
 
 impl LabelCache {
@@ -246,13 +256,22 @@ impl LabelCache {
         }
         let round = self.round;
         let slot = self.entries.entry(key).or_default();
-        if let Some((l, used)) = slot.iter_mut().find(|(l, _)| same(l, name, labels)) {
+        let target = &self.target;
+        if let Some((l, used)) = slot.iter_mut().find(|(l, _)| same(l, name, labels, target)) {
             *used = round;
             let l = l.clone();
             self.current.push((key, l.clone()));
             return Some(l);
         }
-        let pairs = std::iter::once(("__name__", name)).chain(labels.iter().copied());
+        let own = |k: &str| labels.iter().any(|(n, _)| *n == k);
+        let pairs = std::iter::once(("__name__", name))
+            .chain(labels.iter().copied())
+            .chain(
+                self.target
+                    .iter()
+                    .filter(|(k, _)| !own(k))
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            );
         match Labels::from_pairs(pairs) {
             Ok(l) => {
                 let l = Arc::new(l);
@@ -293,15 +312,25 @@ impl LabelCache {
     }
 }
 
-/// Whether `l` is the label set of `name` and `labels` (empty values are absent).
-fn same(l: &Labels, name: &str, labels: &[(&str, &str)]) -> bool {
+/// Whether `l` is the label set of `name`, `labels` and the `target` labels the sampler did
+/// not set (empty values are absent).
+fn same(l: &Labels, name: &str, labels: &[(&str, &str)], target: &[(String, String)]) -> bool {
+    let own = |k: &str| labels.iter().any(|(n, _)| *n == k);
+    let extra = target
+        .iter()
+        .filter(|(k, v)| !own(k) && !v.is_empty())
+        .count();
     let non_empty = labels.iter().filter(|(_, v)| !v.is_empty()).count();
     l.metric_name() == Some(name)
-        && l.len() == non_empty + 1
+        && l.len() == non_empty + extra + 1
         && labels
             .iter()
             .filter(|(_, v)| !v.is_empty())
             .all(|(k, v)| l.get(k) == Some(v))
+        && target
+            .iter()
+            .filter(|(k, _)| !own(k))
+            .all(|(k, v)| v.is_empty() || l.get(k) == Some(v.as_str()))
 }
 
 /// The shortest `[sampler] interval`.
@@ -310,6 +339,28 @@ pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn target_labels_are_added_unless_the_sampler_set_them() {
+        let mut c = LabelCache {
+            round: 1,
+            target: vec![
+                ("job".into(), "node".into()),
+                ("instance".into(), "h1".into()),
+            ],
+            ..LabelCache::default()
+        };
+        let l = c.get("node_load1", &[]).unwrap();
+        assert_eq!(l.to_string(), "node_load1{instance=\"h1\", job=\"node\"}");
+        let own = c.get("m", &[("instance", "mine")]).unwrap();
+        assert_eq!(own.get("instance"), Some("mine"));
+        assert_eq!(own.get("job"), Some("node"));
+        // Found again through the map (out of the previous round's order).
+        c.evict();
+        c.round += 1;
+        let again = c.get("m", &[("instance", "mine")]).unwrap();
+        assert!(Arc::ptr_eq(&own, &again));
+    }
 
     #[test]
     fn label_sets_are_built_once_and_evicted_when_unused() {

@@ -64,6 +64,27 @@ args = ["-c", "sleep 1000 & sleep 1000 & wait"]
         .unwrap();
     assert_eq!(value(&total[0]), kib * 1024.0);
     assert_eq!(query(&w, "node_load1").len(), 1);
+    // Labelled as a scrape of node_exporter would be, so that dashboards find the host:
+    // "Node Exporter Full" lists `label_values(node_uname_info, job)`, then the instances.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let jobs = api(
+        w.addr,
+        &format!(
+            "/api/v1/label/job/values?match[]={}",
+            enc("node_uname_info")
+        ),
+    );
+    assert_eq!(jobs, serde_json::json!(["node"]));
+    let instances = api(
+        w.addr,
+        &format!(
+            "/api/v1/label/instance/values?match[]={}",
+            enc("node_uname_info{job=\"node\"}")
+        ),
+    );
+    assert_eq!(instances, serde_json::json!([host.trim()]));
+    let r = query(&w, "node_load1{job=\"node\"}");
+    assert_eq!(r[0]["metric"]["instance"], host.trim());
     // Counters move between rounds: rate() over them works.
     eventually(Duration::from_secs(15), "a cpu rate", || {
         let r = query(&w, "sum(rate(node_cpu_seconds_total[5s]))");
