@@ -68,6 +68,8 @@ async fn run(
     let mut state = Some(Box::new(Round::new()));
     loop {
         let config = config_rx.borrow_and_update().clone();
+        // Looked up once per config: `instance` defaults to the host name (a syscall).
+        let target = Arc::new(config.target_labels());
         let mut ticker = tokio::time::interval(config.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -95,8 +97,9 @@ async fn run(
             let store = store.clone();
             let supervisor = supervisor.clone();
             let cfg = config.clone();
+            let target = target.clone();
             let done = tokio::task::spawn_blocking(move || {
-                let appended = round.sample(&cfg, &services, ts, &supervisor, &store);
+                let appended = round.sample(&cfg, &target, &services, ts, &supervisor, &store);
                 (round, appended)
             })
             .await;
@@ -146,16 +149,16 @@ impl Round {
     fn sample(
         &mut self,
         config: &SamplerConfig,
+        target: &[(String, String)],
         services: &[(String, i32)],
         ts: i64,
         supervisor: &Supervisor,
         store: &Store,
     ) -> Result<usize, ward_store::Error> {
-        let target = config.target_labels();
         if self.cache.target != target {
             // Other target labels: other series; build every label set anew.
             self.cache = LabelCache {
-                target,
+                target: target.to_vec(),
                 ..LabelCache::default()
             };
         }

@@ -363,9 +363,9 @@ impl Supervisor {
             } else {
                 (now, later)
             };
-            let mut stops = Vec::new();
+            let mut stops = tokio::task::JoinSet::new();
             for (name, h) in now {
-                stops.push(async move {
+                stops.spawn(async move {
                     let (ack, done) = oneshot::channel();
                     if h.commands.send(Command::Shutdown(ack)).await.is_ok() {
                         let _ = done.await;
@@ -374,7 +374,7 @@ impl Supervisor {
                     tracing::info!(service = %name, "stopped");
                 });
             }
-            futures_join_all(stops).await;
+            stops.join_all().await;
             outgoing = later;
         }
     }
@@ -490,21 +490,4 @@ fn with_uptime(s: &ServiceStatus) -> ServiceStatus {
     let mut s = s.clone();
     s.uptime_seconds = s.started.map(|t| t.elapsed().as_secs_f64());
     s
-}
-
-/// Awaits every future (concurrently, on this task).
-async fn futures_join_all<F: Future<Output = ()>>(futures: Vec<F>) {
-    let mut set = Vec::with_capacity(futures.len());
-    for f in futures {
-        set.push(Box::pin(f));
-    }
-    std::future::poll_fn(|cx| {
-        set.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if set.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
 }
