@@ -143,6 +143,18 @@ pub struct StoreConfig {
     /// Time between syncs with `durability = "buffered"`.
     #[serde(default = "default_sync_interval", with = "humantime_serde")]
     pub sync_interval: Duration,
+    /// Block cache for reads from disk, in MiB (0 caches nothing).
+    #[serde(default = "default_cache_mib")]
+    pub cache_mib: u64,
+    /// Memtable of each day's chunk and index keyspaces and of the series dictionary, in MiB
+    /// (at least 1): what fresh chunks hold in memory before they are written to a table.
+    /// Applies to keyspaces created after a change (the next day's partition).
+    #[serde(default = "default_memtable_mib")]
+    pub memtable_mib: u64,
+    /// Memtable of the write-ahead log, in MiB (at least 1). The log is read back only after
+    /// a crash: more only means fewer, larger tables under heavy ingest (e.g. bulk imports).
+    #[serde(default = "default_wal_memtable_mib")]
+    pub wal_memtable_mib: u64,
 }
 
 /// `[store] durability`.
@@ -165,6 +177,18 @@ fn default_ooo_window() -> Duration {
 fn default_sync_interval() -> Duration {
     Duration::from_secs(1)
 }
+// A monitoring agent shares its host with what it watches: these keep the store's own memory
+// to a few MiB beyond its head (see BENCHMARKS.md, supervision and sampling). A server that
+// imports or queries a lot can raise them.
+fn default_cache_mib() -> u64 {
+    8
+}
+fn default_memtable_mib() -> u64 {
+    1
+}
+fn default_wal_memtable_mib() -> u64 {
+    1
+}
 
 impl Default for StoreConfig {
     fn default() -> Self {
@@ -173,11 +197,27 @@ impl Default for StoreConfig {
             out_of_order_window: default_ooo_window(),
             durability: DurabilityConfig::default(),
             sync_interval: default_sync_interval(),
+            cache_mib: default_cache_mib(),
+            memtable_mib: default_memtable_mib(),
+            wal_memtable_mib: default_wal_memtable_mib(),
         }
     }
 }
 
 impl StoreConfig {
+    fn validate(&self) -> Result<(), String> {
+        for (key, mib, min) in [
+            ("cache_mib", self.cache_mib, 0),
+            ("memtable_mib", self.memtable_mib, 1),
+            ("wal_memtable_mib", self.wal_memtable_mib, 1),
+        ] {
+            if !(min..=4096).contains(&mib) {
+                return Err(format!("store.{key}: must be between {min} and 4096"));
+            }
+        }
+        Ok(())
+    }
+
     /// The store's options.
     pub fn options(&self) -> ward_store::StoreOptions {
         ward_store::StoreOptions {
@@ -190,6 +230,9 @@ impl StoreConfig {
                 },
             },
             maintenance_interval: Some(self.sync_interval.min(Duration::from_secs(10))),
+            cache_bytes: self.cache_mib << 20,
+            memtable_bytes: self.memtable_mib << 20,
+            wal_memtable_bytes: self.wal_memtable_mib << 20,
             ..ward_store::StoreOptions::default()
         }
     }
@@ -662,14 +705,22 @@ impl Config {
                 "limits.memory_mib: must be between 1 and 4096".into(),
             ));
         }
-        if let Err(message) = config.api.validate() {
-            let key = message.split([':', '.']).nth(1).unwrap_or("api");
-            let span = text.find("[api]").and_then(|start| {
+        // `section.key: problem`: point at the key's first use after the section header.
+        let key_span = |section: &str, message: &str| {
+            let key = message.split([':', '.']).nth(1).unwrap_or(section);
+            text.find(&format!("[{section}]")).and_then(|start| {
                 text[start..]
                     .find(key)
                     .map(|i| start + i..start + i + key.len())
-            });
-            return Err(at(span, message));
+            })
+        };
+        for (section, checked) in [
+            ("api", config.api.validate()),
+            ("store", config.store.validate()),
+        ] {
+            if let Err(message) = checked {
+                return Err(at(key_span(section, &message), message));
+            }
         }
         if let Err(message) = config.sampler.validate() {
             let span = text.find("[sampler").map(|i| i..i + "[sampler".len());
@@ -763,6 +814,24 @@ mod tests {
         assert!(e.contains("sometimes"), "{e}");
         let e = err("[store]\nretention = \"forever\"\n");
         assert!(e.contains("invalid duration \"forever\""), "{e}");
+        // Memory settings: the small agent defaults, overridable, bad ones named.
+        assert_eq!(o.cache_bytes, 8 << 20);
+        assert_eq!(o.memtable_bytes, 1 << 20);
+        let c = Config::parse(
+            "[store]\ncache_mib = 64\nmemtable_mib = 16\nwal_memtable_mib = 32\n",
+            "ward.toml",
+        )
+        .unwrap();
+        let o = c.store.options();
+        assert_eq!(
+            (o.cache_bytes, o.memtable_bytes, o.wal_memtable_bytes),
+            (64 << 20, 16 << 20, 32 << 20)
+        );
+        let e = err("[store]\nretention = \"1d\"\nmemtable_mib = 0\n");
+        assert!(
+            e.starts_with("ward.toml:3:1: store.memtable_mib: must be between 1 and 4096"),
+            "{e}"
+        );
     }
 
     #[test]

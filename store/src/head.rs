@@ -226,6 +226,13 @@ impl Head {
                 && let Some(i) = s.sealed.iter().position(|x| x.seq == c.seq)
             {
                 let chunk = s.sealed.remove(i);
+                if s.sealed.is_empty() {
+                    // Empty until the next seal, minutes away: hold no capacity meanwhile.
+                    s.sealed = Vec::new();
+                }
+                // Grown one at a time, the kept chunks never hold more than
+                // `KEPT_CHUNKS + 1` slots (doubling would leave 8 per series).
+                s.kept.reserve_exact(1);
                 s.kept.push(chunk);
                 if s.kept.len() > KEPT_CHUNKS {
                     // Oldest by end: the one whose samples are least likely to be asked for.

@@ -50,6 +50,15 @@ pub struct StoreOptions {
     pub zstd_level: i32,
     /// fjall block cache size in bytes.
     pub cache_bytes: u64,
+    /// Memtable size of each partition's chunk and index keyspaces and of the series
+    /// dictionary, in bytes: fresh chunks and index entries stay in memory up to this before
+    /// fjall writes them to a table. At least 1 MiB. fjall fixes it when a keyspace is
+    /// created: a change reaches the next partition, not the open ones.
+    pub memtable_bytes: u64,
+    /// Memtable size of the write-ahead log's keyspace, in bytes. WAL records are read back
+    /// only when recovering, so memory held for them buys nothing but fewer, larger tables
+    /// (less flushing and compaction under heavy ingest). At least 1 MiB.
+    pub wal_memtable_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -68,6 +77,8 @@ impl Default for StoreOptions {
             maintenance_interval: Some(Duration::from_secs(10)),
             zstd_level: 9,
             cache_bytes: 64 * 1024 * 1024,
+            memtable_bytes: 16 * 1024 * 1024,
+            wal_memtable_bytes: 16 * 1024 * 1024,
         }
     }
 }

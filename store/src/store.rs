@@ -319,15 +319,19 @@ impl Store {
         }
 
         let st = |e| storage(&path, e);
+        // No LZ4 in the journal: it carries WAL records (dropped at the next checkpoint, read
+        // back only after a crash) and chunks the store compressed itself; LZ4 would cost CPU
+        // on every append for bytes that are soon deleted or do not shrink.
         let db = Database::builder(path.join("lsm"))
             .cache_size(opts.cache_bytes)
+            .journal_compression(fjall::CompressionType::None)
             .open()
             .map_err(st)?;
         let meta = db
             .keyspace("meta", KeyspaceCreateOptions::default)
             .map_err(st)?;
         let series = db
-            .keyspace("series", KeyspaceCreateOptions::default)
+            .keyspace("series", || memtable(opts.memtable_bytes))
             .map_err(st)?;
         let stored: Option<Meta> = match meta.get(META_KEY).map_err(st)? {
             Some(bytes) => Some(
@@ -392,11 +396,16 @@ impl Store {
         }
         let mut parts = BTreeMap::new();
         for pid in pids {
-            parts.insert(pid, Arc::new(open_partition(&db, &path, pid)?));
+            parts.insert(
+                pid,
+                Arc::new(open_partition(&db, &path, pid, opts.memtable_bytes)?),
+            );
         }
         let generation = generations.last().copied().unwrap_or(0);
         let wal = db
-            .keyspace(&format!("wal_{generation}"), small_memtable)
+            .keyspace(&format!("wal_{generation}"), || {
+                wal_keyspace(opts.wal_memtable_bytes)
+            })
             .map_err(st)?;
 
         let inner = Inner {
@@ -666,23 +675,30 @@ fn maintenance_loop(
     }
 }
 
-/// Keyspace options with a 16 MiB memtable (fjall's default is 64 MiB): WAL records and fresh
-/// chunks leave memory for tables sooner, which bounds the store's resident memory.
-fn small_memtable() -> KeyspaceCreateOptions {
-    KeyspaceCreateOptions::default().max_memtable_size(16 << 20)
+/// Keyspace options with a memtable of `bytes` (fjall's default is 64 MiB), the store's bound
+/// on the memory fresh writes hold before they are written to a table (at least 1 MiB: below
+/// that, flushes would write tables too small to be worth their files).
+fn memtable(bytes: u64) -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default().max_memtable_size(bytes.max(1 << 20))
 }
 
-fn open_partition(db: &Database, path: &Path, pid: i64) -> Result<Partition> {
+/// Options of a WAL generation's keyspace: its tables live until the next checkpoint and are
+/// read only to recover, so they are not compressed.
+fn wal_keyspace(bytes: u64) -> KeyspaceCreateOptions {
+    memtable(bytes).data_block_compression_policy(fjall::config::CompressionPolicy::disabled())
+}
+
+fn open_partition(db: &Database, path: &Path, pid: i64, memtable_bytes: u64) -> Result<Partition> {
     let st = |e| storage(path, e);
     // Chunks are compressed by the store itself: fjall's LZ4 would only cost time.
     let data = db
         .keyspace(&format!("d_{pid}"), || {
-            small_memtable()
+            memtable(memtable_bytes)
                 .data_block_compression_policy(fjall::config::CompressionPolicy::disabled())
         })
         .map_err(st)?;
     let index = db
-        .keyspace(&format!("i_{pid}"), small_memtable)
+        .keyspace(&format!("i_{pid}"), || memtable(memtable_bytes))
         .map_err(st)?;
     // The widest span marked; none: no chunks (a new partition), or written before marks.
     let max_span = match data.prefix(keys::SPAN_PREFIX).next_back() {
@@ -731,7 +747,12 @@ impl Inner {
         if let Some(p) = parts.get(&pid) {
             return Ok(p.clone());
         }
-        let p = Arc::new(open_partition(&self.db, &self.path, pid)?);
+        let p = Arc::new(open_partition(
+            &self.db,
+            &self.path,
+            pid,
+            self.opts.memtable_bytes,
+        )?);
         // A new partition has an empty index.
         *p.indexed.lock().unwrap_or_else(|e| e.into_inner()) = Some(HashSet::default());
         parts.insert(pid, p.clone());
@@ -784,7 +805,9 @@ impl Inner {
         for &g in generations {
             let ks = self
                 .db
-                .keyspace(&format!("wal_{g}"), small_memtable)
+                .keyspace(&format!("wal_{g}"), || {
+                    wal_keyspace(self.opts.wal_memtable_bytes)
+                })
                 .map_err(self.st())?;
             for kv in ks.iter() {
                 let (_, v) = kv.into_inner().map_err(self.st())?;
@@ -914,7 +937,10 @@ impl Inner {
                             // memory at open.
                             let canonical = keys::canonical_labels(labels);
                             wb.insert(&self.series, keys::dict_by_id(id), canonical);
-                            new_series.push((Arc::new(labels.clone()), id));
+                            // A caller's shared set is kept as it is, not copied: a sampler
+                            // and the dictionary hold one allocation between them.
+                            let kept = arc.cloned().unwrap_or_else(|| Arc::new(labels.clone()));
+                            new_series.push((kept, id));
                             if let Some(a) = arc {
                                 to_remember.push((Arc::downgrade(a), id));
                             }
@@ -1071,7 +1097,9 @@ impl Inner {
         let next = ingest.generation + 1;
         let wal = self
             .db
-            .keyspace(&format!("wal_{next}"), small_memtable)
+            .keyspace(&format!("wal_{next}"), || {
+                wal_keyspace(self.opts.wal_memtable_bytes)
+            })
             .map_err(self.st())?;
         let old = std::mem::replace(&mut ingest.wal, wal);
         let old_generation = ingest.generation;

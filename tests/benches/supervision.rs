@@ -389,6 +389,11 @@ fn sampling(bin: &Path) {
         let _ = child.wait();
     }
     println!(
+        "ward RSS at the end: {:.1} MiB anonymous + {:.1} MiB file-backed (its code and read-only data)",
+        status_kib(w.pid(), "RssAnon:") as f64 / 1024.0,
+        status_kib(w.pid(), "RssFile:") as f64 / 1024.0
+    );
+    println!(
         "ward RSS MiB at each tenth of the run: {}",
         rss_marks
             .iter()

@@ -8,6 +8,15 @@
 //! start time) is read at most once a round, by whichever of them needs it first; a group's
 //! `status`, `io` and open fd count are read when it is sampled, for its processes only.
 //!
+//! A single-threaded process that has not run since the last round keeps what those three
+//! said then: its `schedstat` (nanoseconds on a CPU, times scheduled in; two numbers, a
+//! quarter of the cost of `status`) is read first, and when both numbers and its resident
+//! size are unchanged, its context switches, I/O bytes and open fds cannot have changed
+//! (only the process itself does any of those), nor its swapped bytes (a page swapped out
+//! leaves the resident size). Most supervised daemons sleep through most seconds; this
+//! halves what the kernel spends generating text for them. A multi-threaded process is
+//! read whole every time (`schedstat` speaks for its main thread only).
+//!
 //! - [`ProcessSampler::tree`] walks `/proc/<pid>/task/<tid>/children` (the kernel's list of
 //!   a thread's children, `CONFIG_PROC_CHILDREN`) down from the root, reading the `stat` of
 //!   the tree's processes only. Where the kernel has no such files (found out once), it
@@ -86,6 +95,22 @@ impl Proc {
     }
 }
 
+/// Failed `schedstat` reads in a row after which it is not read any more.
+const SCHEDSTAT_MISSES: u32 = 16;
+
+/// What a process's `status`, `io` and fd count said, and the `schedstat` and resident size
+/// it was read at (see the [module docs](self)).
+#[derive(Debug, Default, Clone, Copy)]
+struct Details {
+    /// `schedstat`'s nanoseconds on a CPU and times scheduled in, when it was read.
+    sched: Option<(u64, u64)>,
+    rss: u64,
+    swap_bytes: u64,
+    fds: Option<u64>,
+    status: Option<(u64, u64)>,
+    io: Option<(u64, u64)>,
+}
+
 /// The counters process-exporter keeps per group.
 #[derive(Debug, Default, Clone, Copy)]
 struct Counters {
@@ -142,6 +167,12 @@ pub struct ProcessSampler {
     path: String,
     pids: Vec<i32>,
     members: Vec<((i32, u64), Counters)>,
+    /// Per (pid, start time): what the last round read, and what this round read.
+    details: HashMap<(i32, u64), Details>,
+    details_next: HashMap<(i32, u64), Details>,
+    /// `schedstat` reads that failed in a row: a kernel without the file
+    /// (`CONFIG_SCHED_INFO` off) is not asked again past a few.
+    schedstat_misses: u32,
     kids: Vec<i32>,
     tids: Vec<i32>,
     seen: HashSet<i32>,
@@ -177,6 +208,9 @@ impl ProcessSampler {
             path: String::with_capacity(64),
             pids: Vec::new(),
             members: Vec::new(),
+            details: HashMap::new(),
+            details_next: HashMap::new(),
+            schedstat_misses: 0,
             kids: Vec::new(),
             tids: Vec::new(),
             seen: HashSet::new(),
@@ -211,6 +245,9 @@ impl ProcessSampler {
     /// processes the last round did not read.
     pub fn begin_round(&mut self) {
         self.files.begin_round();
+        // What this round read becomes the last round's; processes not sampled are dropped.
+        std::mem::swap(&mut self.details, &mut self.details_next);
+        self.details_next.clear();
         self.round.clear();
         self.scanned = false;
         self.procs.clear();
@@ -484,18 +521,16 @@ impl ProcessSampler {
             agg.oldest = Some(agg.oldest.map_or(p.starttime, |o: u64| o.min(p.starttime)));
             agg.states[state_index(p.state)] += 1;
 
-            if self.files.read(pid, Kind::Status, &mut self.buf).is_ok() {
-                let s = parse_status(&self.buf);
-                agg.swapped += s.swap_bytes;
-                now.voluntary = s.voluntary;
-                now.nonvoluntary = s.nonvoluntary;
+            let d = self.details(&p);
+            agg.swapped += d.swap_bytes;
+            if let Some((voluntary, nonvoluntary)) = d.status {
+                now.voluntary = voluntary;
+                now.nonvoluntary = nonvoluntary;
             }
-            if self.files.read(pid, Kind::Io, &mut self.buf).is_ok() {
-                (now.read_bytes, now.write_bytes) = parse_io(&self.buf);
+            if let Some((read, written)) = d.io {
+                (now.read_bytes, now.write_bytes) = (read, written);
             }
-            if let Ok(n) = self.files.fd_count(pid) {
-                agg.fds += n;
-            }
+            agg.fds += d.fds.unwrap_or(0);
             members.push(((pid, p.starttime), now));
         }
         self.pids = sorted;
@@ -527,6 +562,52 @@ impl ProcessSampler {
             self.page_size,
             sink,
         );
+    }
+
+    /// What `status`, `io` and the fd count say of process `p`: read, or kept from the last
+    /// round when the process has not run since (see the [module docs](self)).
+    fn details(&mut self, p: &Proc) -> Details {
+        let key = (p.pid, p.starttime);
+        let sched = if p.threads == 1 && self.schedstat_misses < SCHEDSTAT_MISSES {
+            let read = self
+                .files
+                .read(p.pid, Kind::Schedstat, &mut self.buf)
+                .ok()
+                .and_then(|()| parse_schedstat(&self.buf));
+            self.schedstat_misses = if read.is_some() {
+                0
+            } else {
+                self.schedstat_misses + 1
+            };
+            read
+        } else {
+            None
+        };
+        if sched.is_some()
+            && let Some(last) = self.details.get(&key).or(self.details_next.get(&key))
+            && last.sched == sched
+            && last.rss == p.rss
+        {
+            let d = *last;
+            self.details_next.insert(key, d);
+            return d;
+        }
+        let mut d = Details {
+            sched,
+            rss: p.rss,
+            ..Details::default()
+        };
+        if self.files.read(p.pid, Kind::Status, &mut self.buf).is_ok() {
+            let s = parse_status(&self.buf);
+            d.swap_bytes = s.swap_bytes;
+            d.status = Some((s.voluntary, s.nonvoluntary));
+        }
+        if self.files.read(p.pid, Kind::Io, &mut self.buf).is_ok() {
+            d.io = Some(parse_io(&self.buf));
+        }
+        d.fds = self.files.fd_count(p.pid).ok();
+        self.details_next.insert(key, d);
+        d
     }
 
     /// Drops what is kept for group `group` (its counters start over if sampled again).
@@ -694,6 +775,17 @@ pub(crate) fn parse_stat(text: &[u8]) -> Option<Proc> {
         vsize: v[20],
         rss: v[21],
     })
+}
+
+/// `schedstat`: nanoseconds on a CPU and times scheduled in (the third number; the second is
+/// time spent waiting for a CPU).
+pub(crate) fn parse_schedstat(text: &[u8]) -> Option<(u64, u64)> {
+    let mut fields = text
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty());
+    let run_ns = u64_of(fields.next()?)?;
+    let scheduled = u64_of(fields.nth(1)?)?;
+    Some((run_ns, scheduled))
 }
 
 /// What `status` adds to `stat`.
@@ -1076,6 +1168,66 @@ mod tests {
         s.set_fd_budget(0);
         s.begin_round();
         assert!(s.matching(&Regex::new("^worker-long").unwrap()).is_empty());
+    }
+
+    #[test]
+    fn an_idle_process_is_not_read_again_until_it_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_proc(dir.path(), 100);
+        let d = dir.path();
+        let value = |samples: &[Sample], name: &str, label: &str| {
+            samples
+                .iter()
+                .find(|s| s.name == name && s.labels.iter().any(|(_, v)| v == label))
+                .map(|s| s.value)
+                .unwrap()
+        };
+        let voluntary = |samples: &[Sample]| {
+            value(
+                samples,
+                "namedprocess_namegroup_context_switches_total",
+                "voluntary",
+            )
+        };
+        let read =
+            |samples: &[Sample]| value(samples, "namedprocess_namegroup_read_bytes_total", "g");
+        let status = |v: u64| {
+            format!("VmSwap: 1 kB\nvoluntary_ctxt_switches: {v}\nnonvoluntary_ctxt_switches: 4\n")
+        };
+        std::fs::write(d.join("20/schedstat"), "5000 0 7\n").unwrap();
+        let mut s = ProcessSampler::new(d);
+        s.begin_round();
+        let first = group(&mut s, &[20]);
+        assert_eq!((voluntary(&first), read(&first)), (3.0, 10.0));
+        // Its `status` and `io` change, but `schedstat` says it did not run: the values read
+        // last round stand (a real process cannot do that without running).
+        std::fs::write(d.join("20/status"), status(30)).unwrap();
+        std::fs::write(d.join("20/io"), "read_bytes: 99\nwrite_bytes: 20\n").unwrap();
+        s.begin_round();
+        assert_eq!(group(&mut s, &[20]), first);
+        // It ran: read anew.
+        std::fs::write(d.join("20/schedstat"), "6000 0 8\n").unwrap();
+        s.begin_round();
+        let third = group(&mut s, &[20]);
+        assert_eq!((voluntary(&third), read(&third)), (30.0, 99.0));
+        // Idle, but its resident size changed (pages swapped out): read anew.
+        std::fs::write(d.join("20/status"), status(31)).unwrap();
+        std::fs::write(
+            d.join("20/stat"),
+            stat(20, "other", 'S', 1, 1, 900).replace(" 300 ", " 250 "),
+        )
+        .unwrap();
+        s.begin_round();
+        assert_eq!(voluntary(&group(&mut s, &[20])), 31.0);
+        // Two threads: `schedstat` speaks for one of them, so everything is read each time.
+        let two = stat(20, "other", 'S', 1, 1, 900).replace(" 20 0 1 0 ", " 20 0 2 0 ");
+        std::fs::write(d.join("20/stat"), two).unwrap();
+        std::fs::write(d.join("20/status"), status(32)).unwrap();
+        s.begin_round();
+        assert_eq!(voluntary(&group(&mut s, &[20])), 32.0);
+        std::fs::write(d.join("20/status"), status(33)).unwrap();
+        s.begin_round();
+        assert_eq!(voluntary(&group(&mut s, &[20])), 33.0);
     }
 
     #[test]

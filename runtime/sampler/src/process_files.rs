@@ -40,9 +40,10 @@ pub(crate) enum Kind {
     Cmdline = 4,
     /// `fd`, opened as a path (`O_PATH`) for `fstat`.
     FdDir = 5,
+    Schedstat = 6,
 }
 
-const KINDS: usize = 6;
+const KINDS: usize = 7;
 
 impl Kind {
     /// Appends the path of this file of process `pid`, relative to `/proc`.
@@ -54,6 +55,7 @@ impl Kind {
             Kind::Children => write!(path, "{pid}/task/{pid}/children"),
             Kind::Cmdline => write!(path, "{pid}/cmdline"),
             Kind::FdDir => write!(path, "{pid}/fd"),
+            Kind::Schedstat => write!(path, "{pid}/schedstat"),
         };
     }
 }

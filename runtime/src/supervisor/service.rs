@@ -3,7 +3,7 @@
 //! dependencies, restarts it with backoff, and obeys start/stop/restart commands.
 
 use super::backoff::{Backoff, Decision, Ending};
-use super::logs::ServiceLog;
+use super::logs::{self, ServiceLog};
 use super::process::{self, Running};
 use super::{Phase, Shared};
 use crate::config::{DependencyPolicy, RestartPolicy, ServiceConfig};
@@ -231,13 +231,20 @@ impl ServiceTask {
         let started = Instant::now();
         tracing::info!(service = %name, pid = run.pid, "started");
         let mut drains = Vec::new();
-        if let Some(out) = run.child.stdout.take() {
-            let log = self.log.clone();
-            drains.push(tokio::spawn(async move { log.drain("stdout", out).await }));
-        }
-        if let Some(err) = run.child.stderr.take() {
-            let log = self.log.clone();
-            drains.push(tokio::spawn(async move { log.drain("stderr", err).await }));
+        let pipes = [
+            ("stdout", run.child.stdout.take().map(|p| p.into_owned_fd())),
+            ("stderr", run.child.stderr.take().map(|p| p.into_owned_fd())),
+        ];
+        for (stream, fd) in pipes {
+            let Some(fd) = fd else { continue };
+            match logs::receiver(fd) {
+                Ok(rx) => {
+                    let log = self.log.clone();
+                    drains.push(tokio::spawn(async move { log.drain(stream, rx).await }));
+                }
+                // The pipe is closed: the service sees EPIPE when it writes there.
+                Err(e) => tracing::warn!(service = %name, "cannot read its {stream}: {e}"),
+            }
         }
         let gated = self.config.health_check.is_some();
         let pid = run.pid;
