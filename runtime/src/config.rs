@@ -148,7 +148,8 @@ pub struct StoreConfig {
     pub cache_mib: u64,
     /// Memtable of each day's chunk and index keyspaces and of the series dictionary, in MiB
     /// (at least 1): what fresh chunks hold in memory before they are written to a table.
-    /// Applies to keyspaces created after a change (the next day's partition).
+    /// fjall fixes it when a keyspace is created: a change reaches day partitions created
+    /// after it; the series dictionary keeps the size it was created with.
     #[serde(default = "default_memtable_mib")]
     pub memtable_mib: u64,
     /// Memtable of the write-ahead log, in MiB (at least 1). The log is read back only after
@@ -705,14 +706,24 @@ impl Config {
                 "limits.memory_mib: must be between 1 and 4096".into(),
             ));
         }
-        // `section.key: problem`: point at the key's first use after the section header.
+        // `section.key: problem`: point at the line setting the key after the section header
+        // (`key =`, so that `memtable_mib` is not found inside `wal_memtable_mib`).
         let key_span = |section: &str, message: &str| {
             let key = message.split([':', '.']).nth(1).unwrap_or(section);
-            text.find(&format!("[{section}]")).and_then(|start| {
-                text[start..]
-                    .find(key)
-                    .map(|i| start + i..start + i + key.len())
-            })
+            let start = text.find(&format!("[{section}]"))?;
+            let mut at = start;
+            for line in text[start..].split_inclusive('\n') {
+                let indent = line.len() - line.trim_start().len();
+                let rest = &line[indent..];
+                if rest
+                    .strip_prefix(key)
+                    .is_some_and(|r| r.trim_start().starts_with('='))
+                {
+                    return Some(at + indent..at + indent + key.len());
+                }
+                at += line.len();
+            }
+            None
         };
         for (section, checked) in [
             ("api", config.api.validate()),
@@ -827,7 +838,7 @@ mod tests {
             (o.cache_bytes, o.memtable_bytes, o.wal_memtable_bytes),
             (64 << 20, 16 << 20, 32 << 20)
         );
-        let e = err("[store]\nretention = \"1d\"\nmemtable_mib = 0\n");
+        let e = err("[store]\nwal_memtable_mib = 2\nmemtable_mib = 0\n");
         assert!(
             e.starts_with("ward.toml:3:1: store.memtable_mib: must be between 1 and 4096"),
             "{e}"

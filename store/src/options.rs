@@ -53,7 +53,9 @@ pub struct StoreOptions {
     /// Memtable size of each partition's chunk and index keyspaces and of the series
     /// dictionary, in bytes: fresh chunks and index entries stay in memory up to this before
     /// fjall writes them to a table. At least 1 MiB. fjall fixes it when a keyspace is
-    /// created: a change reaches the next partition, not the open ones.
+    /// created: a change reaches partitions created after it, not the open ones nor the
+    /// series dictionary (a WAL generation, new at every checkpoint, takes
+    /// `wal_memtable_bytes` at once).
     pub memtable_bytes: u64,
     /// Memtable size of the write-ahead log's keyspace, in bytes. WAL records are read back
     /// only when recovering, so memory held for them buys nothing but fewer, larger tables

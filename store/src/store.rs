@@ -319,12 +319,8 @@ impl Store {
         }
 
         let st = |e| storage(&path, e);
-        // No LZ4 in the journal: it carries WAL records (dropped at the next checkpoint, read
-        // back only after a crash) and chunks the store compressed itself; LZ4 would cost CPU
-        // on every append for bytes that are soon deleted or do not shrink.
         let db = Database::builder(path.join("lsm"))
             .cache_size(opts.cache_bytes)
-            .journal_compression(fjall::CompressionType::None)
             .open()
             .map_err(st)?;
         let meta = db

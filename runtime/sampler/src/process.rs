@@ -15,7 +15,10 @@
 //! (only the process itself does any of those), nor its swapped bytes (a page swapped out
 //! leaves the resident size). Most supervised daemons sleep through most seconds; this
 //! halves what the kernel spends generating text for them. A multi-threaded process is
-//! read whole every time (`schedstat` speaks for its main thread only).
+//! read whole every time (`schedstat` speaks for its main thread only), as is a running one
+//! (state `R`: its runtime may lag). Left out by design: a thread started and gone between
+//! two rounds while the main thread slept, and another process sharing the fd table
+//! (`CLONE_FILES` without `CLONE_THREAD`), go unseen until the process itself runs.
 //!
 //! - [`ProcessSampler::tree`] walks `/proc/<pid>/task/<tid>/children` (the kernel's list of
 //!   a thread's children, `CONFIG_PROC_CHILDREN`) down from the root, reading the `stat` of
@@ -568,7 +571,10 @@ impl ProcessSampler {
     /// round when the process has not run since (see the [module docs](self)).
     fn details(&mut self, p: &Proc) -> Details {
         let key = (p.pid, p.starttime);
-        let sched = if p.threads == 1 && self.schedstat_misses < SCHEDSTAT_MISSES {
+        // A process on a CPU right now may have run for a while without its runtime being
+        // brought up to date (a `nohz_full` CPU updates it about once a second): read whole.
+        let sched = if p.threads == 1 && p.state != b'R' && self.schedstat_misses < SCHEDSTAT_MISSES
+        {
             let read = self
                 .files
                 .read(p.pid, Kind::Schedstat, &mut self.buf)
@@ -584,7 +590,7 @@ impl ProcessSampler {
             None
         };
         if sched.is_some()
-            && let Some(last) = self.details.get(&key).or(self.details_next.get(&key))
+            && let Some(last) = self.details_next.get(&key).or(self.details.get(&key))
             && last.sched == sched
             && last.rss == p.rss
         {
@@ -778,14 +784,15 @@ pub(crate) fn parse_stat(text: &[u8]) -> Option<Proc> {
 }
 
 /// `schedstat`: nanoseconds on a CPU and times scheduled in (the third number; the second is
-/// time spent waiting for a CPU).
+/// time spent waiting for a CPU). `None` when the kernel keeps no scheduler statistics
+/// (before Linux 5.14 it then prints `0 0 0`): a process that exists was scheduled in once.
 pub(crate) fn parse_schedstat(text: &[u8]) -> Option<(u64, u64)> {
     let mut fields = text
         .split(|b| b.is_ascii_whitespace())
         .filter(|f| !f.is_empty());
     let run_ns = u64_of(fields.next()?)?;
     let scheduled = u64_of(fields.nth(1)?)?;
-    Some((run_ns, scheduled))
+    (scheduled > 0).then_some((run_ns, scheduled))
 }
 
 /// What `status` adds to `stat`.
@@ -1219,15 +1226,27 @@ mod tests {
         .unwrap();
         s.begin_round();
         assert_eq!(voluntary(&group(&mut s, &[20])), 31.0);
+        // Each round's `status` says `v` switches; the round must report it (read whole).
+        let read_whole = |s: &mut ProcessSampler, v: u64| {
+            std::fs::write(d.join("20/status"), status(v)).unwrap();
+            s.begin_round();
+            assert_eq!(voluntary(&group(s, &[20])), v as f64);
+        };
+        // A kernel without scheduler statistics prints `0 0 0`: read whole each time.
+        std::fs::write(d.join("20/schedstat"), "0 0 0\n").unwrap();
+        read_whole(&mut s, 40);
+        read_whole(&mut s, 41);
+        std::fs::write(d.join("20/schedstat"), "6000 0 8\n").unwrap();
         // Two threads: `schedstat` speaks for one of them, so everything is read each time.
         let two = stat(20, "other", 'S', 1, 1, 900).replace(" 20 0 1 0 ", " 20 0 2 0 ");
         std::fs::write(d.join("20/stat"), two).unwrap();
-        std::fs::write(d.join("20/status"), status(32)).unwrap();
-        s.begin_round();
-        assert_eq!(voluntary(&group(&mut s, &[20])), 32.0);
-        std::fs::write(d.join("20/status"), status(33)).unwrap();
-        s.begin_round();
-        assert_eq!(voluntary(&group(&mut s, &[20])), 33.0);
+        read_whole(&mut s, 42);
+        read_whole(&mut s, 43);
+        // Running (state R): its runtime may lag, so it is read whole too.
+        let running = stat(20, "other", 'R', 1, 1, 900);
+        std::fs::write(d.join("20/stat"), running).unwrap();
+        read_whole(&mut s, 44);
+        read_whole(&mut s, 45);
     }
 
     #[test]

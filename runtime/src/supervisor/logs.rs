@@ -125,20 +125,26 @@ impl ServiceLog {
     /// pipe running dry), so a service that writes little costs its task and no more.
     pub async fn drain(&self, stream: &'static str, reader: pipe::Receiver) {
         let mut line: Vec<u8> = Vec::new();
-        'pipe: loop {
+        loop {
             if reader.readable().await.is_err() {
                 break;
             }
-            let mut buf = [0u8; 8192];
-            loop {
+            {
+                let mut buf = [0u8; 8192];
                 match reader.try_read(&mut buf) {
-                    Ok(0) => break 'pipe,
+                    Ok(0) => break,
                     Ok(n) => self.split(stream, &buf[..n], &mut line),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(_) => break 'pipe,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                        ) => {}
+                    Err(_) => break,
                 }
             }
+            // `readable` takes nothing from tokio's cooperative budget: without this, a
+            // service that writes without pause would hold a runtime thread for good.
+            tokio::task::consume_budget().await;
         }
         if !line.is_empty() {
             self.push(stream, &line);
@@ -197,6 +203,51 @@ mod tests {
         });
         log.drain(stream, rx).await;
         writer.await.unwrap();
+    }
+
+    /// A service writing without pause must not keep the drain from giving its thread back:
+    /// on a one-thread runtime, a timer still fires while the pipe never runs dry.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_pipe_that_never_runs_dry_does_not_hold_the_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = std::sync::Arc::new(ServiceLog::new(dir.path(), "svc", 1 << 20, 1));
+        let (tx, rx) = pipe::pipe().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let stop = stop.clone();
+            let fd = tx.into_blocking_fd().unwrap();
+            std::thread::spawn(move || {
+                let mut file = std::fs::File::from(fd);
+                let chunk = "spam\n".repeat(8192);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if file.write_all(chunk.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        // Without the fix this test never ends: bound it.
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                finished.recv_timeout(std::time::Duration::from_secs(60))
+            {
+                eprintln!("the drain held the runtime's only thread for 60 s");
+                std::process::abort();
+            }
+        });
+        let drain = tokio::spawn({
+            let log = log.clone();
+            async move { log.drain("stdout", rx).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        drain.abort();
+        let _ = drain.await;
+        writer.join().unwrap();
+        done.send(()).unwrap();
+        watchdog.join().unwrap();
+        assert_eq!(log.tail(1)[0].line, "spam");
     }
 
     #[tokio::test]

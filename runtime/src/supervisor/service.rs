@@ -242,7 +242,8 @@ impl ServiceTask {
                     let log = self.log.clone();
                     drains.push(tokio::spawn(async move { log.drain(stream, rx).await }));
                 }
-                // The pipe is closed: the service sees EPIPE when it writes there.
+                // The read end is closed: a write there kills the service (SIGPIPE), which
+                // its restart policy then handles, and this warning explains.
                 Err(e) => tracing::warn!(service = %name, "cannot read its {stream}: {e}"),
             }
         }
