@@ -61,7 +61,7 @@ pub struct Metrics {
     pub sampler_missing_files: Gauge,
     /// Store figures refreshed at each scrape (head series, head bytes, partitions, WAL
     /// bytes, disk bytes), by name.
-    store_gauges: [(&'static str, &'static str, Gauge); 5],
+    store_gauges: [(&'static str, &'static str, Gauge); 7],
     /// Samples the store accepted since start.
     pub store_samples_appended: Counter,
     /// Samples the store refused, by reason.
@@ -128,6 +128,16 @@ impl Metrics {
                 (
                     "store_disk_bytes",
                     "Bytes the store takes on disk",
+                    Gauge::default(),
+                ),
+                (
+                    "store_memtable_bytes",
+                    "Bytes the store's memtables hold (see [store] memtable_mib, wal_memtable_mib)",
+                    Gauge::default(),
+                ),
+                (
+                    "store_cache_bytes",
+                    "Bytes in the store's block cache (see [store] cache_mib)",
                     Gauge::default(),
                 ),
             ],
@@ -272,6 +282,8 @@ impl Metrics {
             s.partitions as i64,
             s.wal_bytes as i64,
             s.disk_bytes as i64,
+            s.memtable_bytes as i64,
+            s.cache_bytes as i64,
         ];
         for ((_, _, gauge), v) in self.store_gauges.iter().zip(values) {
             gauge.set(v);

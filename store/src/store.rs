@@ -107,6 +107,11 @@ pub struct StoreStats {
     pub wal_bytes: u64,
     /// Bytes on disk (fjall's count: tables, blobs and journals).
     pub disk_bytes: u64,
+    /// Bytes in every keyspace's memtables (written, not yet in a table): bounded by the
+    /// memtable options, one active and the ones being flushed per keyspace.
+    pub memtable_bytes: u64,
+    /// Bytes in the block cache (at most `StoreOptions::cache_bytes`).
+    pub cache_bytes: u64,
     /// Start of the oldest partition: no sample is older.
     pub min_time: Option<i64>,
     /// Newest timestamp in the store.
@@ -1581,6 +1586,10 @@ impl Inner {
                 .unwrap_or_else(|e| e.into_inner())
                 .wal_bytes,
             disk_bytes: self.db.disk_space().unwrap_or(0),
+            // fjall marks this count experimental; it is pinned by Cargo.lock, and a removal
+            // would fail the build, not mislead.
+            memtable_bytes: self.db.write_buffer_size(),
+            cache_bytes: self.db.cache_size(),
             min_time: min_pid.map(|p| p.saturating_mul(self.partition_ms)),
             max_time: (max != i64::MIN).then_some(max),
         }

@@ -401,3 +401,48 @@ fn shared_label_sets_find_their_series_across_appends_and_deletes() {
     let got = all(&store, &[Matcher::new("k", MatchOp::Equal, "c0").unwrap()]);
     assert_eq!(got, vec![("m{k=\"c0\"}".to_string(), vec![(T0 + 7, 7.0)])]);
 }
+
+/// The memtable options bound what fresh writes hold in memory: with 1 MiB memtables the
+/// store's memtables stay a few MiB while 25 MB of log are written; with 16 MiB they grow
+/// past 12 MiB before the first one is flushed.
+#[test]
+fn memtable_options_bound_the_memory_of_fresh_writes() {
+    let peak = |memtable: u64| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            dir.path(),
+            StoreOptions {
+                memtable_bytes: memtable,
+                wal_memtable_bytes: memtable,
+                cache_bytes: 1 << 20,
+                durability: ward_store::Durability::Buffered {
+                    interval: Duration::from_secs(1),
+                },
+                ..opts()
+            },
+        )
+        .unwrap();
+        let series: Vec<Labels> = (0..1000)
+            .map(|i| l("m", &[("i", &i.to_string())]))
+            .collect();
+        let mut peak = 0u64;
+        // 2.4 M samples of ~10 bytes each in the log, 10,000 per append.
+        for round in 0..240i64 {
+            let batch: Vec<_> = (0..10)
+                .flat_map(|k| {
+                    let t = T0 + (round * 10 + k) * 1_000;
+                    series.iter().map(move |s| (s, t, (t % 977) as f64 * 0.5))
+                })
+                .collect();
+            store.append(&batch).unwrap();
+            let stats = store.stats();
+            assert!(stats.cache_bytes <= 1 << 20, "{}", stats.cache_bytes);
+            peak = peak.max(stats.memtable_bytes);
+        }
+        peak
+    };
+    let small = peak(1 << 20);
+    assert!(small < 8 << 20, "1 MiB memtables peaked at {small} bytes");
+    let large = peak(16 << 20);
+    assert!(large > 12 << 20, "16 MiB memtables peaked at {large} bytes");
+}

@@ -63,6 +63,16 @@ grant = {{ net = ["{addr}"] }}
         .unwrap_or_else(|| panic!("no ward_store_samples_appended_total in\n{metrics}"));
     assert!(appended >= 5.0 * 3.0, "{appended}");
     assert!(metrics.contains("ward_store_disk_bytes "), "{metrics}");
+    // Where the store's memory is, bounded by `[store]`'s defaults (8 MiB of cache).
+    let gauge = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+    };
+    assert!(gauge("ward_store_cache_bytes ") <= 8.0 * 1024.0 * 1024.0);
+    assert!(gauge("ward_store_memtable_bytes ") > 0.0);
     let dir = ward.kill();
 
     let first = probe_success(&dir.path().join("data"));
