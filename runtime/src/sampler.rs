@@ -266,15 +266,7 @@ impl LabelCache {
             self.current.push((key, l.clone()));
             return Some(l);
         }
-        let own = |k: &str| labels.iter().any(|(n, _)| *n == k);
-        let pairs = std::iter::once(("__name__", name))
-            .chain(labels.iter().copied())
-            .chain(
-                self.target
-                    .iter()
-                    .filter(|(k, _)| !own(k))
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-            );
+        let pairs = std::iter::once(("__name__", name)).chain(with_target(labels, target));
         match Labels::from_pairs(pairs) {
             Ok(l) => {
                 let l = Arc::new(l);
@@ -315,25 +307,32 @@ impl LabelCache {
     }
 }
 
+/// The sampler's `labels` followed by the `target` labels it did not set itself.
+fn with_target<'a>(
+    labels: &'a [(&'a str, &'a str)],
+    target: &'a [(String, String)],
+) -> impl Iterator<Item = (&'a str, &'a str)> {
+    let own = |k: &str| labels.iter().any(|(n, _)| *n == k);
+    labels.iter().copied().chain(
+        target
+            .iter()
+            .filter(move |(k, _)| !own(k))
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+}
+
 /// Whether `l` is the label set of `name`, `labels` and the `target` labels the sampler did
 /// not set (empty values are absent).
 fn same(l: &Labels, name: &str, labels: &[(&str, &str)], target: &[(String, String)]) -> bool {
-    let own = |k: &str| labels.iter().any(|(n, _)| *n == k);
-    let extra = target
-        .iter()
-        .filter(|(k, v)| !own(k) && !v.is_empty())
-        .count();
-    let non_empty = labels.iter().filter(|(_, v)| !v.is_empty()).count();
+    let mut n = 0;
     l.metric_name() == Some(name)
-        && l.len() == non_empty + extra + 1
-        && labels
-            .iter()
+        && with_target(labels, target)
             .filter(|(_, v)| !v.is_empty())
-            .all(|(k, v)| l.get(k) == Some(v))
-        && target
-            .iter()
-            .filter(|(k, _)| !own(k))
-            .all(|(k, v)| v.is_empty() || l.get(k) == Some(v.as_str()))
+            .all(|(k, v)| {
+                n += 1;
+                l.get(k) == Some(v)
+            })
+        && l.len() == n + 1
 }
 
 /// The shortest `[sampler] interval`.

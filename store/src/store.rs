@@ -403,11 +403,7 @@ impl Store {
             );
         }
         let generation = generations.last().copied().unwrap_or(0);
-        let wal = db
-            .keyspace(&format!("wal_{generation}"), || {
-                wal_keyspace(opts.wal_memtable_bytes)
-            })
-            .map_err(st)?;
+        let wal = wal_generation(&db, generation, opts.wal_memtable_bytes).map_err(st)?;
 
         let inner = Inner {
             opts,
@@ -683,10 +679,14 @@ fn memtable(bytes: u64) -> KeyspaceCreateOptions {
     KeyspaceCreateOptions::default().max_memtable_size(bytes.max(1 << 20))
 }
 
-/// Options of a WAL generation's keyspace: its tables live until the next checkpoint and are
-/// read only to recover, so they are not compressed.
-fn wal_keyspace(bytes: u64) -> KeyspaceCreateOptions {
-    memtable(bytes).data_block_compression_policy(fjall::config::CompressionPolicy::disabled())
+/// Opens (or creates) WAL generation `g`'s keyspace, with a memtable of `memtable_bytes`. Its
+/// tables live until the next checkpoint and are read only to recover, so they are not
+/// compressed.
+fn wal_generation(db: &Database, g: u64, memtable_bytes: u64) -> fjall::Result<Keyspace> {
+    db.keyspace(&format!("wal_{g}"), || {
+        memtable(memtable_bytes)
+            .data_block_compression_policy(fjall::config::CompressionPolicy::disabled())
+    })
 }
 
 fn open_partition(db: &Database, path: &Path, pid: i64, memtable_bytes: u64) -> Result<Partition> {
@@ -804,12 +804,8 @@ impl Inner {
         let mut ingest = self.ingest.lock().unwrap_or_else(|e| e.into_inner());
         let mut replayed = 0usize;
         for &g in generations {
-            let ks = self
-                .db
-                .keyspace(&format!("wal_{g}"), || {
-                    wal_keyspace(self.opts.wal_memtable_bytes)
-                })
-                .map_err(self.st())?;
+            let ks =
+                wal_generation(&self.db, g, self.opts.wal_memtable_bytes).map_err(self.st())?;
             for kv in ks.iter() {
                 let (_, v) = kv.into_inner().map_err(self.st())?;
                 let samples = wal::decode(&v)?;
@@ -1096,12 +1092,8 @@ impl Inner {
         self.reserve_seq(ingest, head_series as u64 * spread + 16)?;
         self.head.seal_all(self, &self.seq);
         let next = ingest.generation + 1;
-        let wal = self
-            .db
-            .keyspace(&format!("wal_{next}"), || {
-                wal_keyspace(self.opts.wal_memtable_bytes)
-            })
-            .map_err(self.st())?;
+        let wal =
+            wal_generation(&self.db, next, self.opts.wal_memtable_bytes).map_err(self.st())?;
         let old = std::mem::replace(&mut ingest.wal, wal);
         let old_generation = ingest.generation;
         ingest.generation = next;

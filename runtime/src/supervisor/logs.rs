@@ -6,7 +6,6 @@ use serde::Serialize;
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use tokio::net::unix::pipe;
@@ -121,8 +120,8 @@ impl ServiceLog {
     }
 
     /// Reads the pipe `reader` to its end, one line at a time, into the log. Nothing is
-    /// buffered while the pipe is quiet (the read buffer lives only between a wake-up and the
-    /// pipe running dry), so a service that writes little costs its task and no more.
+    /// buffered while the pipe is quiet (the read buffer lives only for one read after a
+    /// wake-up), so a service that writes little costs its task and no more.
     pub async fn drain(&self, stream: &'static str, reader: pipe::Receiver) {
         let mut line: Vec<u8> = Vec::new();
         loop {
@@ -174,11 +173,6 @@ impl ServiceLog {
             }
         }
     }
-}
-
-/// The read end of a child's stdout or stderr, for [`ServiceLog::drain`].
-pub fn receiver(fd: std::io::Result<OwnedFd>) -> std::io::Result<pipe::Receiver> {
-    fd.and_then(pipe::Receiver::from_owned_fd)
 }
 
 fn not_found_ok(e: std::io::Error) -> std::io::Result<()> {

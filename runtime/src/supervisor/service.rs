@@ -3,7 +3,7 @@
 //! dependencies, restarts it with backoff, and obeys start/stop/restart commands.
 
 use super::backoff::{Backoff, Decision, Ending};
-use super::logs::{self, ServiceLog};
+use super::logs::ServiceLog;
 use super::process::{self, Running};
 use super::{Phase, Shared};
 use crate::config::{DependencyPolicy, RestartPolicy, ServiceConfig};
@@ -237,7 +237,7 @@ impl ServiceTask {
         ];
         for (stream, fd) in pipes {
             let Some(fd) = fd else { continue };
-            match logs::receiver(fd) {
+            match fd.and_then(tokio::net::unix::pipe::Receiver::from_owned_fd) {
                 Ok(rx) => {
                     let log = self.log.clone();
                     drains.push(tokio::spawn(async move { log.drain(stream, rx).await }));
