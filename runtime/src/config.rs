@@ -156,6 +156,10 @@ pub struct StoreConfig {
     /// a crash: more only means fewer, larger tables under heavy ingest (e.g. bulk imports).
     #[serde(default = "default_wal_memtable_mib")]
     pub wal_memtable_mib: u64,
+    /// Recent chunks already written that the head keeps in memory (at most 4 per series)
+    /// so that queries of the last minutes need not read the disk, in MiB (0 keeps none).
+    #[serde(default = "default_kept_mib")]
+    pub kept_mib: u64,
 }
 
 /// `[store] durability`.
@@ -190,6 +194,9 @@ fn default_memtable_mib() -> u64 {
 fn default_wal_memtable_mib() -> u64 {
     1
 }
+fn default_kept_mib() -> u64 {
+    2
+}
 
 impl Default for StoreConfig {
     fn default() -> Self {
@@ -201,6 +208,7 @@ impl Default for StoreConfig {
             cache_mib: default_cache_mib(),
             memtable_mib: default_memtable_mib(),
             wal_memtable_mib: default_wal_memtable_mib(),
+            kept_mib: default_kept_mib(),
         }
     }
 }
@@ -211,6 +219,7 @@ impl StoreConfig {
             ("cache_mib", self.cache_mib, 0),
             ("memtable_mib", self.memtable_mib, 1),
             ("wal_memtable_mib", self.wal_memtable_mib, 1),
+            ("kept_mib", self.kept_mib, 0),
         ] {
             if !(min..=4096).contains(&mib) {
                 return Err(format!("store.{key}: must be between {min} and 4096"));
@@ -234,6 +243,7 @@ impl StoreConfig {
             cache_bytes: self.cache_mib << 20,
             memtable_bytes: self.memtable_mib << 20,
             wal_memtable_bytes: self.wal_memtable_mib << 20,
+            kept_bytes: usize::try_from(self.kept_mib << 20).unwrap_or(usize::MAX),
             ..ward_store::StoreOptions::default()
         }
     }
@@ -828,15 +838,21 @@ mod tests {
         // Memory settings: the small agent defaults, overridable, bad ones named.
         assert_eq!(o.cache_bytes, 8 << 20);
         assert_eq!(o.memtable_bytes, 1 << 20);
+        assert_eq!(o.kept_bytes, 2 << 20);
         let c = Config::parse(
-            "[store]\ncache_mib = 64\nmemtable_mib = 16\nwal_memtable_mib = 32\n",
+            "[store]\ncache_mib = 64\nmemtable_mib = 16\nwal_memtable_mib = 32\nkept_mib = 0\n",
             "ward.toml",
         )
         .unwrap();
         let o = c.store.options();
         assert_eq!(
-            (o.cache_bytes, o.memtable_bytes, o.wal_memtable_bytes),
-            (64 << 20, 16 << 20, 32 << 20)
+            (
+                o.cache_bytes,
+                o.memtable_bytes,
+                o.wal_memtable_bytes,
+                o.kept_bytes
+            ),
+            (64 << 20, 16 << 20, 32 << 20, 0)
         );
         let e = err("[store]\nwal_memtable_mib = 2\nmemtable_mib = 0\n");
         assert!(

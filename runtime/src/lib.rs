@@ -13,6 +13,7 @@ pub mod api;
 pub mod capability;
 pub mod config;
 pub mod daemon;
+pub mod memory;
 pub mod metrics;
 pub mod plugin;
 pub mod sampler;

@@ -59,9 +59,9 @@ pub struct Metrics {
     pub sampler_samples: Counter,
     /// Files the sampler expected and the kernel lacks (each skipped, logged once).
     pub sampler_missing_files: Gauge,
-    /// Store figures refreshed at each scrape (head series, head bytes, partitions, WAL
-    /// bytes, disk bytes), by name.
-    store_gauges: [(&'static str, &'static str, Gauge); 7],
+    /// Store figures refreshed at each scrape (the head, partitions, WAL, disk, memtables,
+    /// block cache), by name.
+    store_gauges: [(&'static str, &'static str, Gauge); 8],
     /// Samples the store accepted since start.
     pub store_samples_appended: Counter,
     /// Samples the store refused, by reason.
@@ -113,6 +113,11 @@ impl Metrics {
                 (
                     "store_head_bytes",
                     "Bytes of samples in the store's head",
+                    Gauge::default(),
+                ),
+                (
+                    "store_head_kept_bytes",
+                    "Memory of written chunks the store's head keeps for recent queries (see [store] kept_mib)",
                     Gauge::default(),
                 ),
                 (
@@ -279,6 +284,7 @@ impl Metrics {
         let values = [
             s.head_series as i64,
             s.head_bytes as i64,
+            s.kept_bytes as i64,
             s.partitions as i64,
             s.wal_bytes as i64,
             s.disk_bytes as i64,

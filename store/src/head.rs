@@ -12,7 +12,9 @@
 //! no LSM lookup. A series the head met before this process wrote all of it (recovered from
 //! the WAL, or seen again after its head entry was dropped) has an unknown floor and is
 //! always read from disk as well. Kept chunks older than `KEEP_FOR_MS` behind the newest
-//! sample are dropped at checkpoints.
+//! sample are dropped at checkpoints, and all series' kept chunks together hold at most the
+//! head's budget (`StoreOptions::kept_bytes`): past it, the chunks that end earliest go
+//! first, whatever their series, until a quarter of the budget is free again.
 //!
 //! Every sealed chunk gets a sequence number; readers merge overlapping chunks by timestamp,
 //! the highest sequence winning, which is how "last write wins" survives sealing, recovery
@@ -21,7 +23,7 @@
 use crate::codec::gorilla::{self, Encoder};
 use crate::keys::{IdBuildHasher, SeriesId};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 const SHARDS: usize = 64;
@@ -61,6 +63,8 @@ struct HeadSeries {
     /// Every sample of the series that is on disk but not in this entry has a timestamp at
     /// most this; `i64::MAX` when unknown.
     disk_floor: i64,
+    /// Encoded bytes of the last chunk sealed in order: room the next open chunk starts with.
+    last_len: u16,
 }
 
 impl Default for HeadSeries {
@@ -71,6 +75,7 @@ impl Default for HeadSeries {
             sealed: Vec::new(),
             kept: Vec::new(),
             disk_floor: i64::MAX,
+            last_len: 0,
         }
     }
 }
@@ -80,18 +85,37 @@ impl HeadSeries {
         self.open.is_none() && self.ooo.is_empty() && self.sealed.is_empty() && self.kept.is_empty()
     }
 
-    /// Drops the kept chunks `drop` selects; the disk floor rises past them.
-    fn forget(&mut self, drop: impl Fn(&Sealed) -> bool) {
+    /// A new open chunk, with room for as many bytes as the last one took and an eighth more.
+    fn encoder(&self, ts: i64, value: f64) -> Encoder {
+        let last = usize::from(self.last_len);
+        let room = if last == 0 { 0 } else { last + last / 8 + 8 };
+        Encoder::with_capacity(ts, value, room)
+    }
+
+    /// Drops the kept chunks `drop` selects; the disk floor rises past them. Returns their
+    /// cost (`kept_cost`).
+    fn forget(&mut self, drop: impl Fn(&Sealed) -> bool) -> usize {
         let mut floor = self.disk_floor;
+        let mut freed = 0;
         self.kept.retain(|c| {
             let gone = drop(c);
             if gone {
                 floor = floor.max(c.max_ts);
+                freed += kept_cost(c);
             }
             !gone
         });
+        if self.kept.is_empty() {
+            self.kept = Vec::new();
+        }
         self.disk_floor = floor;
+        freed
     }
+}
+
+/// Memory a kept chunk holds: its bytes, its entry and the `Arc`'s counters.
+fn kept_cost(c: &Sealed) -> usize {
+    c.bytes.len() + std::mem::size_of::<Sealed>() + 2 * std::mem::size_of::<usize>()
 }
 
 /// Allocates chunk sequence numbers; the store reserves ranges durably before use.
@@ -123,15 +147,17 @@ impl SeqAlloc {
 #[derive(Debug)]
 pub struct Head {
     shards: Vec<Mutex<HashMap<SeriesId, HeadSeries, IdBuildHasher>>>,
+    /// Bytes all kept chunks may hold together (`kept_cost`).
+    kept_budget: usize,
+    /// Bytes they hold.
+    kept_bytes: AtomicUsize,
+    /// A thread is bringing the kept chunks back under budget.
+    shrinking: AtomicBool,
 }
 
 impl Default for Head {
     fn default() -> Self {
-        Self {
-            shards: (0..SHARDS)
-                .map(|_| Mutex::new(HashMap::default()))
-                .collect(),
-        }
+        Self::new(usize::MAX)
     }
 }
 
@@ -142,6 +168,18 @@ pub trait PartitionOf {
 }
 
 impl Head {
+    /// An empty head whose kept chunks hold at most `kept_budget` bytes (0: none are kept).
+    pub fn new(kept_budget: usize) -> Self {
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
+            kept_budget,
+            kept_bytes: AtomicUsize::new(0),
+            shrinking: AtomicBool::new(false),
+        }
+    }
+
     fn shard(&self, id: SeriesId) -> MutexGuard<'_, HashMap<SeriesId, HeadSeries, IdBuildHasher>> {
         let i = (id as usize) % SHARDS;
         self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
@@ -168,14 +206,14 @@ impl Head {
                 } else {
                     seal(id, s, parts, seq);
                     sealed = true;
-                    s.open = Some((pid, Encoder::new(ts, value)));
+                    s.open = Some((pid, s.encoder(ts, value)));
                 }
             }
             Some(_) => match s.ooo.binary_search_by_key(&ts, |&(t, _)| t) {
                 Ok(i) => s.ooo[i].1 = value,
                 Err(i) => s.ooo.insert(i, (ts, value)),
             },
-            None => s.open = Some((pid, Encoder::new(ts, value))),
+            None => s.open = Some((pid, s.encoder(ts, value))),
         }
         let held = s.open.as_ref().map_or(0, |(_, e)| e.len()) + s.ooo.len();
         if held >= chunk_samples {
@@ -218,7 +256,8 @@ impl Head {
         out
     }
 
-    /// Moves sealed chunks that are now written to the kept ones (the last `KEPT_CHUNKS`).
+    /// Moves sealed chunks that are now written to the kept ones (the last `KEPT_CHUNKS`),
+    /// then brings the kept chunks back under budget if they went over.
     pub fn written(&self, chunks: &[Sealed]) {
         for c in chunks {
             let mut shard = self.shard(c.id);
@@ -230,6 +269,12 @@ impl Head {
                     // Empty until the next seal, minutes away: hold no capacity meanwhile.
                     s.sealed = Vec::new();
                 }
+                if self.kept_budget == 0 {
+                    s.disk_floor = s.disk_floor.max(chunk.max_ts);
+                    continue;
+                }
+                self.kept_bytes
+                    .fetch_add(kept_cost(&chunk), Ordering::Relaxed);
                 // Grown one at a time, the kept chunks never hold more than
                 // `KEPT_CHUNKS + 1` slots (doubling would leave 8 per series).
                 s.kept.reserve_exact(1);
@@ -239,11 +284,63 @@ impl Head {
                     s.kept.sort_by_key(|k| k.max_ts);
                     let excess = s.kept.len() - KEPT_CHUNKS;
                     let floor = s.kept[..excess].iter().map(|k| k.max_ts).max();
-                    s.kept.drain(..excess);
+                    let freed: usize = s.kept.drain(..excess).map(|k| kept_cost(&k)).sum();
+                    self.kept_bytes.fetch_sub(freed, Ordering::Relaxed);
                     s.disk_floor = s.disk_floor.max(floor.unwrap_or(i64::MIN));
                 }
             }
         }
+        if self.kept_bytes.load(Ordering::Relaxed) > self.kept_budget {
+            self.shrink_kept();
+        }
+    }
+
+    /// Drops the kept chunks that end earliest, all series together, until they hold at
+    /// most three quarters of the budget (so that this runs once per quarter of the budget
+    /// written, not at every chunk). Series sampled together seal together, their chunks
+    /// ending at the same instant: among those, the lower series ids go first. One thread at
+    /// a time; others go on meanwhile.
+    fn shrink_kept(&self) {
+        if self.shrinking.swap(true, Ordering::Acquire) {
+            return;
+        }
+        let target = self.kept_budget - self.kept_budget / 4;
+        let mut chunks: Vec<(i64, SeriesId, usize)> = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (&id, s) in shard.iter() {
+                chunks.extend(s.kept.iter().map(|c| (c.max_ts, id, kept_cost(c))));
+            }
+        }
+        chunks.sort_unstable();
+        let mut total: usize = chunks.iter().map(|c| c.2).sum();
+        // The last chunk to go, in (end, series) order: it and everything before it goes.
+        let mut cut = None;
+        for &(end, id, cost) in &chunks {
+            if total <= target {
+                break;
+            }
+            total -= cost;
+            cut = Some((end, id));
+        }
+        drop(chunks);
+        if let Some(cut) = cut {
+            for shard in &self.shards {
+                let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+                let mut freed = 0;
+                shard.retain(|&id, s| {
+                    freed += s.forget(|c| (c.max_ts, id) <= cut);
+                    !s.is_empty()
+                });
+                self.kept_bytes.fetch_sub(freed, Ordering::Relaxed);
+            }
+        }
+        self.shrinking.store(false, Ordering::Release);
+    }
+
+    /// Bytes the kept chunks hold (`kept_cost` summed).
+    pub fn kept_bytes(&self) -> usize {
+        self.kept_bytes.load(Ordering::Relaxed)
     }
 
     /// Notes that `id` is a series this process created: nothing of it is on disk yet.
@@ -260,16 +357,21 @@ impl Head {
     pub fn trim(&self, before: i64, gone: impl Fn(i64) -> bool) {
         for shard in &self.shards {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            let mut freed = 0;
             shard.retain(|_, s| {
-                s.forget(|c| c.max_ts < before || gone(c.pid));
+                freed += s.forget(|c| c.max_ts < before || gone(c.pid));
                 !s.is_empty()
             });
+            self.kept_bytes.fetch_sub(freed, Ordering::Relaxed);
         }
     }
 
     /// Removes a series (deletion).
     pub fn remove(&self, id: SeriesId) {
-        self.shard(id).remove(&id);
+        if let Some(s) = self.shard(id).remove(&id) {
+            let freed: usize = s.kept.iter().map(kept_cost).sum();
+            self.kept_bytes.fetch_sub(freed, Ordering::Relaxed);
+        }
     }
 
     /// Whether the head holds anything of `id`.
@@ -352,6 +454,10 @@ fn seal(id: SeriesId, s: &mut HeadSeries, parts: &impl PartitionOf, seq: &SeqAll
     {
         // In-order samples only: the open chunk (one partition by construction) is already
         // the chunk to seal, byte for byte what re-encoding its samples would give.
+        s.last_len = u16::try_from(enc.encoded_len()).unwrap_or(u16::MAX);
+        // Usually the only sealed chunk, written at once: room for one (a first push would
+        // make room for four).
+        s.sealed.reserve_exact(1);
         s.sealed.push(Sealed {
             id,
             pid,
@@ -499,5 +605,88 @@ mod tests {
         assert_eq!(read(&h, 1).len(), 25);
         h.written(&sealed);
         assert_eq!(h.sealed(None).len(), 0);
+    }
+
+    #[test]
+    fn kept_chunks_stay_under_the_budget_newest_first() {
+        // 100 series sampled together, 8 chunks of 4 samples each, written as a store
+        // writes them: all series' chunks of a round end at the same instant. With 20 kB a
+        // whole round of chunks fits; with 8 kB not even that, and part of a round goes.
+        for budget in [20_000, 8_000] {
+            let h = Head::new(budget);
+            let seq = SeqAlloc::new(1);
+            for round in 0..8 {
+                for id in 0..100 {
+                    for k in 0..4 {
+                        let t = (round * 4 + k) * 10;
+                        h.push(id, t, (t + id as i64) as f64, &Day, 4, &seq);
+                    }
+                    if round == 0 {
+                        h.created(id);
+                    }
+                }
+                h.written(&h.sealed(None));
+                assert!(
+                    h.kept_bytes() <= budget,
+                    "round {round}: {}",
+                    h.kept_bytes()
+                );
+            }
+            // What is kept is the newest: no kept chunk ends before one that was dropped
+            // (whose end the series' disk floor rose to).
+            let (mut min_kept, mut max_floor, mut total, mut holding) = (i64::MAX, i64::MIN, 0, 0);
+            for shard in &h.shards {
+                for s in shard.lock().unwrap().values() {
+                    min_kept =
+                        min_kept.min(s.kept.iter().map(|c| c.max_ts).min().unwrap_or(i64::MAX));
+                    max_floor = max_floor.max(s.disk_floor);
+                    total += s.kept.iter().map(kept_cost).sum::<usize>();
+                    holding += usize::from(!s.kept.is_empty());
+                }
+            }
+            assert!(
+                min_kept >= max_floor,
+                "{budget}: kept {min_kept}, dropped {max_floor}"
+            );
+            assert_eq!(
+                total,
+                h.kept_bytes(),
+                "the running count matches the chunks"
+            );
+            assert!(
+                total > budget / 2,
+                "{total}: the budget is used, not emptied"
+            );
+            assert!(holding >= 50, "{budget}: {holding} series keep a chunk");
+            // A series whose kept chunks were all dropped is read from disk; one that keeps
+            // its last chunk answers a selection within it from memory.
+            let mut out = Vec::new();
+            assert!(!h.read(0, 0, 400, &mut out).unwrap());
+            out.clear();
+            assert!(h.read(99, 305, 400, &mut out).unwrap());
+            assert!(out.iter().any(|&(t, _, _)| t == 310));
+            // Trimming and removal give their bytes back.
+            h.remove(5);
+            h.trim(i64::MAX, |_| false);
+            assert_eq!(h.kept_bytes(), 0);
+        }
+    }
+
+    #[test]
+    fn a_zero_budget_keeps_nothing_and_reads_the_disk() {
+        let h = Head::new(0);
+        let seq = SeqAlloc::new(1);
+        for t in 0..8 {
+            h.push(1, t * 10, t as f64, &Day, 4, &seq);
+            h.created(1);
+        }
+        h.written(&h.sealed(None));
+        assert_eq!(h.kept_bytes(), 0);
+        // Both chunks (0..=30, 40..=70) are on disk only: a read from before 70 needs the
+        // disk and finds nothing in memory; after it, memory is the whole answer.
+        let mut out = Vec::new();
+        assert!(!h.read(1, 0, 100, &mut out).unwrap());
+        assert!(out.is_empty());
+        assert!(h.read(1, 71, 100, &mut out).unwrap());
     }
 }

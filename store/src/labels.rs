@@ -50,12 +50,15 @@ impl Labels {
                 return Err(Error::InvalidLabelName(label.name.clone()));
             }
         }
+        // A label set lives as long as its series: no spare room from collecting.
+        labels.shrink_to_fit();
         Ok(Self(labels))
     }
 
     /// Wraps labels that are already sorted, unique, valid and non-empty (as decoded from the
     /// store's own keys).
-    pub(crate) fn from_sorted_unchecked(labels: Vec<Label>) -> Self {
+    pub(crate) fn from_sorted_unchecked(mut labels: Vec<Label>) -> Self {
+        labels.shrink_to_fit();
         Self(labels)
     }
 

@@ -61,6 +61,10 @@ pub struct StoreOptions {
     /// only when recovering, so memory held for them buys nothing but fewer, larger tables
     /// (less flushing and compaction under heavy ingest). At least 1 MiB.
     pub wal_memtable_bytes: u64,
+    /// Memory for written chunks the head keeps (at most 4 per series) so that queries of
+    /// recent data need not read the disk, all series together, in bytes. Past it, the
+    /// chunks that end earliest are dropped from memory (they stay on disk). 0 keeps none.
+    pub kept_bytes: usize,
 }
 
 impl Default for StoreOptions {
@@ -81,6 +85,7 @@ impl Default for StoreOptions {
             cache_bytes: 64 * 1024 * 1024,
             memtable_bytes: 16 * 1024 * 1024,
             wal_memtable_bytes: 16 * 1024 * 1024,
+            kept_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -97,6 +97,9 @@ pub struct StoreStats {
     pub head_series: usize,
     /// Bytes of samples held in the head.
     pub head_bytes: usize,
+    /// Memory the head's kept chunks (written, held for recent queries) take, chunks and
+    /// their entries: at most `StoreOptions::kept_bytes`.
+    pub kept_bytes: usize,
     /// Time partitions on disk.
     pub partitions: usize,
     /// Samples accepted since open.
@@ -405,6 +408,7 @@ impl Store {
         let generation = generations.last().copied().unwrap_or(0);
         let wal = wal_generation(&db, generation, opts.wal_memtable_bytes).map_err(st)?;
 
+        let kept_bytes = opts.kept_bytes;
         let inner = Inner {
             opts,
             partition_ms,
@@ -413,7 +417,7 @@ impl Store {
             dict: RwLock::new(dict),
             parts: RwLock::new(parts),
             compacted: Mutex::new(compacted),
-            head: Head::default(),
+            head: Head::new(kept_bytes),
             seq: SeqAlloc::new(seq_start),
             ingest: Mutex::new(Ingest {
                 wal,
@@ -1569,6 +1573,7 @@ impl Inner {
             series: self.dict().by_id.len(),
             head_series,
             head_bytes,
+            kept_bytes: self.head.kept_bytes(),
             partitions: self.parts.read().unwrap_or_else(|e| e.into_inner()).len(),
             samples_appended: c.appended.load(Ordering::Relaxed),
             rejected,

@@ -446,3 +446,52 @@ fn memtable_options_bound_the_memory_of_fresh_writes() {
     let large = peak(16 << 20);
     assert!(large > 12 << 20, "16 MiB memtables peaked at {large} bytes");
 }
+
+#[test]
+fn kept_chunks_hold_their_budget_and_every_sample_stays_readable() {
+    // 500 series sampled together, 40 rounds of 8-sample chunks: 20,000 written chunks,
+    // far more than 64 KiB of them. Whatever leaves memory is read from disk.
+    for budget in [64 << 10, 0] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            dir.path(),
+            StoreOptions {
+                kept_bytes: budget,
+                ..opts()
+            },
+        )
+        .unwrap();
+        let series: Vec<Labels> = (0..500).map(|i| l("m", &[("i", &i.to_string())])).collect();
+        for round in 0..320i64 {
+            let t = T0 + round * 1_000;
+            let batch: Vec<_> = series
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s, t, (round * 1000 + i as i64) as f64))
+                .collect();
+            store.append(&batch).unwrap();
+            let kept = store.stats().kept_bytes;
+            assert!(
+                kept <= budget,
+                "budget {budget}: {kept} kept at round {round}"
+            );
+        }
+        if budget > 0 {
+            assert!(store.stats().kept_bytes > budget / 2, "the budget is used");
+        }
+        for i in [0usize, 250, 499] {
+            let got = store
+                .select(
+                    &[Matcher::equal("i", i.to_string())],
+                    T0 + 100_000,
+                    i64::MAX,
+                )
+                .unwrap();
+            let want: Vec<(i64, f64)> = (100..320i64)
+                .map(|r| (T0 + r * 1_000, (r * 1000 + i as i64) as f64))
+                .collect();
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].samples, want, "budget {budget}, series {i}");
+        }
+    }
+}

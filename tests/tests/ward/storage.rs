@@ -63,7 +63,8 @@ grant = {{ net = ["{addr}"] }}
         .unwrap_or_else(|| panic!("no ward_store_samples_appended_total in\n{metrics}"));
     assert!(appended >= 5.0 * 3.0, "{appended}");
     assert!(metrics.contains("ward_store_disk_bytes "), "{metrics}");
-    // Where the store's memory is, bounded by `[store]`'s defaults (8 MiB of cache).
+    // Where the store's memory is, bounded by `[store]`'s defaults (8 MiB of cache, 2 MiB
+    // of kept chunks).
     let gauge = |name: &str| {
         metrics
             .lines()
@@ -73,6 +74,7 @@ grant = {{ net = ["{addr}"] }}
     };
     assert!(gauge("ward_store_cache_bytes ") <= 8.0 * 1024.0 * 1024.0);
     assert!(gauge("ward_store_memtable_bytes ") > 0.0);
+    assert!(gauge("ward_store_head_kept_bytes ") <= 2.0 * 1024.0 * 1024.0);
     let dir = ward.kill();
 
     let first = probe_success(&dir.path().join("data"));
