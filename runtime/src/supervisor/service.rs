@@ -135,16 +135,20 @@ impl ServiceTask {
                                 s.restarts += 1;
                                 s.detail = format!("restarting in {delay:.1?}");
                             });
-                            tokio::select! {
-                                _ = tokio::time::sleep(delay) => {}
-                                // A start or restart skips the rest of the delay.
-                                cmd = self.commands.recv() => match self.while_waiting(cmd) {
-                                    Waiting::Shutdown => return,
-                                    Waiting::Stopped => {
-                                        want_up = false;
-                                        rest = Phase::Stopped;
+                            // No delay: restart now. A timer, even of zero, fires at
+                            // the runtime's next millisecond tick.
+                            if !delay.is_zero() {
+                                tokio::select! {
+                                    _ = tokio::time::sleep(delay) => {}
+                                    // A start or restart skips the rest of the delay.
+                                    cmd = self.commands.recv() => match self.while_waiting(cmd) {
+                                        Waiting::Shutdown => return,
+                                        Waiting::Stopped => {
+                                            want_up = false;
+                                            rest = Phase::Stopped;
+                                        }
+                                        Waiting::Go => {}
                                     }
-                                    Waiting::Go => {}
                                 }
                             }
                         }
