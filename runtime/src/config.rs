@@ -112,6 +112,14 @@ pub struct SchedulerConfig {
     /// Plugin calls running at once, across all checks.
     #[serde(default = "default_concurrency")]
     pub max_concurrency: usize,
+    /// Linear memory each plugin instance slot keeps resident between calls, in KiB (only
+    /// the pages a call touched; Linux 6.7+; 0 gives every page back after each call).
+    #[serde(default = "default_keep_resident_kib")]
+    pub keep_resident_kib: u32,
+}
+
+fn default_keep_resident_kib() -> u32 {
+    (crate::plugin::DEFAULT_KEEP_RESIDENT >> 10) as u32
 }
 
 fn default_concurrency() -> usize {
@@ -122,6 +130,7 @@ impl Default for SchedulerConfig {
     fn default() -> Self {
         Self {
             max_concurrency: default_concurrency(),
+            keep_resident_kib: default_keep_resident_kib(),
         }
     }
 }

@@ -91,6 +91,7 @@ pub async fn run(
         max_instances: (config.scheduler.max_concurrency as u32)
             .saturating_mul(2)
             .max(16),
+        keep_resident: (config.scheduler.keep_resident_kib as usize) << 10,
     })?);
     let registry = Arc::new(Registry::new(metrics.clone()));
     let store_dir = config.data_dir.join("store");

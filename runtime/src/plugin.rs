@@ -18,7 +18,7 @@ pub mod registry;
 pub mod reload;
 pub mod state;
 
-pub use engine::{Host, HostOptions};
+pub use engine::{DEFAULT_KEEP_RESIDENT, Host, HostOptions};
 pub use inspect::{InspectError, Interface};
 pub use limits::Limits;
 pub use loaded::{Description, LoadedPlugin, ProbeOutcome, ProbeStatus};

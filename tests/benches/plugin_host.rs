@@ -78,6 +78,7 @@ fn bench_call() {
         }
         let n = 20_000;
         let mut times = Vec::with_capacity(n);
+        let rss_before = rss_kib();
         let cpu0 = cpu_ns_of(std::process::id());
         let started = Instant::now();
         for _ in 0..n {
@@ -95,7 +96,24 @@ fn bench_call() {
             n as f64 / wall.as_secs_f64(),
             n as f64 / (cpu as f64 / 1e9),
         );
+        println!(
+            "call: process RSS {} KiB after warm-up, {} KiB after the timed calls",
+            rss_before,
+            rss_kib()
+        );
     });
+}
+
+/// This process's resident set (VmRSS), KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 fn bench_reload() {

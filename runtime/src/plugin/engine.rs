@@ -12,11 +12,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch ticks: the granularity of call deadlines, and how often a busy plugin
 /// yields its thread back to the async runtime.
 pub const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// Default of [`HostOptions::keep_resident`]: 4 MiB per slot (a Rust plugin's 1 MiB shadow
+/// stack comes first in its memory, its data and heap after it).
+pub const DEFAULT_KEEP_RESIDENT: usize = 4 << 20;
 
 /// Settings of the plugin host.
 #[derive(Debug, Clone)]
@@ -27,6 +31,10 @@ pub struct HostOptions {
     pub cache_dir: Option<PathBuf>,
     /// Plugin instances alive at once (sizes the pooling allocator).
     pub max_instances: u32,
+    /// Bytes of each instance slot's linear memory kept resident between calls: only pages a
+    /// call touched, reset in place for the next one. Needs Linux's `PAGEMAP_SCAN` (6.7+);
+    /// without it every page goes back to the kernel after each call, as with 0.
+    pub keep_resident: usize,
 }
 
 impl Default for HostOptions {
@@ -35,6 +43,7 @@ impl Default for HostOptions {
             limits: Limits::default(),
             cache_dir: None,
             max_instances: 256,
+            keep_resident: DEFAULT_KEEP_RESIDENT,
         }
     }
 }
@@ -80,9 +89,18 @@ impl Host {
             .table_elements(limits.table_elements)
             // Reset tables with memset rather than giving their pages back to the kernel: a
             // fresh instance per call would otherwise fault them in again every call (measured:
-            // median call 46 -> 34 us). Linear memories are not kept resident: memset of even
-            // 256 KiB per call cost more than the faults it saves (BENCHMARKS.md).
+            // median call 46 -> 34 us).
             .table_keep_resident(64 << 10);
+        // Linear memory: with Linux's PAGEMAP_SCAN (6.7+), the pages a call wrote are found
+        // and reset to the module's image in place, and stay resident for the next instance
+        // in the slot: no madvise, TLB shootdown or page faults per call (median trivial call
+        // 30 -> 10 us, BENCHMARKS.md). Without it, keeping memory resident means a memset of
+        // the whole kept region per call, which costs more than the faults it saves.
+        let warm = warm_memory(options.keep_resident, limits.memory_bytes);
+        if warm > 0 {
+            pool.pagemap_scan(Enabled::Yes)
+                .linear_memory_keep_resident(warm);
+        }
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         // Reserve only what the cap allows, so hundreds of slots stay cheap in address space.
         config.memory_reservation(limits.memory_bytes as u64);
@@ -226,6 +244,21 @@ impl Host {
         )
         .await
     }
+}
+
+/// How much of each memory slot to keep resident: `wanted`, capped at the memory limit, and 0
+/// where the kernel cannot tell which pages a call wrote (logged once per host).
+fn warm_memory(wanted: usize, memory_bytes: usize) -> usize {
+    if wanted == 0 {
+        return 0;
+    }
+    if !PoolingAllocationConfig::is_pagemap_scan_available() {
+        tracing::info!(
+            "PAGEMAP_SCAN unavailable (Linux 6.7+): plugin memory goes back to the kernel after every call"
+        );
+        return 0;
+    }
+    wanted.min(memory_bytes)
 }
 
 /// The content hash that names a plugin version: SHA-256, hex.

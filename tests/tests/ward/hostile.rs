@@ -239,3 +239,48 @@ async fn fuel_when_configured_stops_a_busy_plugin() {
             .is_ok()
     );
 }
+
+/// Every call gets a fresh instance, although instance slots keep the memory a call touched
+/// resident for the next one: nothing a call wrote (statics, grown memory) reaches the next
+/// call, whichever plugin used the slot before. One slot, so every call reuses it.
+#[tokio::test]
+async fn no_state_survives_a_call_in_a_reused_slot() {
+    let h = ward::plugin::Host::new(ward::plugin::HostOptions {
+        max_instances: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    let noop = h
+        .load_file(std::path::Path::new(artifacts::NOOP_V1))
+        .await
+        .unwrap();
+    let bomb = h
+        .load_file(std::path::Path::new(artifacts::MEMBOMB))
+        .await
+        .unwrap();
+    let (g, _) = grant(&[]).await;
+    let seen = |out: &ward::plugin::ProbeOutcome, name: &str| {
+        out.samples
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.value)
+            .unwrap_or_else(|| panic!("no sample {name} in {:?}", out.samples))
+    };
+    for round in 0..4 {
+        for call in 0..3 {
+            let out = noop
+                .probe("count", "{}", &g, Duration::from_secs(5))
+                .await
+                .unwrap();
+            let at = format!("round {round}, call {call}");
+            assert_eq!(seen(&out, "noop_instance_calls"), 1.0, "{at}");
+            assert_eq!(seen(&out, "noop_dirty_grown_bytes"), 0.0, "{at}");
+        }
+        // Fills the slot's memory up to the cap before it is stopped.
+        let err = bomb
+            .probe("x", "{}", &g, Duration::from_secs(10))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CallError::Memory { .. }), "{err:?}");
+    }
+}
