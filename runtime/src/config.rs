@@ -116,6 +116,11 @@ pub struct SchedulerConfig {
     /// the pages a call touched; Linux 6.7+; 0 gives every page back after each call).
     #[serde(default = "default_keep_resident_kib")]
     pub keep_resident_kib: u32,
+    /// New plugin code serves first from wasmtime's baseline compiler (Winch, ~5x faster to
+    /// compile), then from Cranelift's optimized code compiled in the background; `false`
+    /// waits for Cranelift.
+    #[serde(default = "default_true")]
+    pub baseline_compile: bool,
 }
 
 fn default_keep_resident_kib() -> u32 {
@@ -131,6 +136,7 @@ impl Default for SchedulerConfig {
         Self {
             max_concurrency: default_concurrency(),
             keep_resident_kib: default_keep_resident_kib(),
+            baseline_compile: true,
         }
     }
 }

@@ -92,6 +92,7 @@ pub async fn run(
             .saturating_mul(2)
             .max(16),
         keep_resident: (config.scheduler.keep_resident_kib as usize) << 10,
+        baseline: config.scheduler.baseline_compile,
     })?);
     let registry = Arc::new(Registry::new(metrics.clone()));
     let store_dir = config.data_dir.join("store");

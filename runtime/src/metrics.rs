@@ -40,9 +40,9 @@ pub struct Metrics {
     pub plugin_call_duration: Family<Labels, Histogram, Buckets>,
     /// Plugin (re)loads, by plugin and result (`success`, `failure`, `unchanged`, `removed`).
     pub plugin_reloads: Family<Labels, Counter>,
-    /// Time to compile (or load from cache) a plugin, by plugin.
+    /// Time to compile (or load from cache) a plugin, by plugin and code tier.
     pub plugin_compile_duration: Family<Labels, Histogram, Buckets>,
-    /// 1 for each plugin serving, with kind and version labels.
+    /// 1 for each plugin serving, with kind, version and code tier labels.
     pub plugin_info: Family<Labels, Gauge>,
     /// Connections or requests denied by a grant, by plugin and check.
     pub permission_denied: Family<Labels, Counter>,
@@ -174,7 +174,7 @@ impl Metrics {
         );
         registry.register(
             "plugin_compile_duration_seconds",
-            "Time to compile a plugin or read it from the compile cache",
+            "Time to compile a plugin (tier: baseline or optimized) or read it from the compile cache",
             m.plugin_compile_duration.clone(),
         );
         registry.register("plugin_info", "Plugins serving", m.plugin_info.clone());

@@ -1,8 +1,9 @@
 //! The plugin host: loading, validating, limiting, calling and hot-reloading wasm components.
 //!
 //! - [`inspect`] reads a component's kind and interface version without compiling it.
-//! - [`engine`] builds the one wasmtime engine (pooling allocator, epoch interruption) and the
-//!   linker holding WASI and ward's host interfaces; [`cache`] keeps compiled code on disk.
+//! - [`engine`] builds the wasmtime engines of the two code tiers (baseline first, optimized
+//!   in the background; pooling allocator, epoch interruption) and the linkers holding WASI
+//!   and ward's host interfaces; [`cache`] keeps optimized code on disk.
 //! - [`loaded`] is one compiled, validated plugin and the per-call sandbox ([`state`],
 //!   [`limits`]) it runs in.
 //! - [`registry`] holds what is loaded and its call statistics; [`reload`] keeps it in step
@@ -18,7 +19,7 @@ pub mod registry;
 pub mod reload;
 pub mod state;
 
-pub use engine::{DEFAULT_KEEP_RESIDENT, Host, HostOptions};
+pub use engine::{DEFAULT_KEEP_RESIDENT, Host, HostOptions, Tier};
 pub use inspect::{InspectError, Interface};
 pub use limits::Limits;
 pub use loaded::{Description, LoadedPlugin, ProbeOutcome, ProbeStatus};

@@ -11,7 +11,8 @@
 //! A plugin failure (trap, deadline, limit, bad output, or the plugin's own error) is not a
 //! verdict on the target: it writes `ward_probe_plugin_error` = 1 and no `probe_success`, so it
 //! cannot page anyone as if the target were down. After three consecutive plugin failures a
-//! target is retried with exponential backoff (up to 32 intervals) instead of every tick.
+//! target is retried with exponential backoff (up to 32 intervals) instead of every tick,
+//! until a new version of the plugin arrives: that runs at the next tick.
 
 use crate::capability::net::NetGrant;
 use crate::config::CheckConfig;
@@ -256,6 +257,8 @@ impl TargetRunner {
         let mut grant: Option<(Instant, Arc<NetGrant>)> = None;
         let mut failures = 0u32;
         let mut skip = 0u32;
+        // The content of the version that failed: replacing it ends the backoff.
+        let mut failed_sha: Option<String> = None;
         loop {
             let scheduled = ticker.tick().await;
             if scheduled.elapsed() > interval {
@@ -265,8 +268,14 @@ impl TargetRunner {
                     .inc();
             }
             if skip > 0 {
-                skip -= 1;
-                continue;
+                // Same content (its optimized code included) keeps backing off; a new version
+                // runs at this tick.
+                if self.registry.sha256(&self.check.plugin) == failed_sha {
+                    skip -= 1;
+                    continue;
+                }
+                skip = 0;
+                failures = 0;
             }
             let Some(plugin) = self.registry.get(&self.check.plugin) else {
                 self.update(|t| {
@@ -326,6 +335,7 @@ impl TargetRunner {
                 .get_or_create(&labels([("check", &self.check.name)]))
                 .inc();
             failures = if result.is_err() { failures + 1 } else { 0 };
+            failed_sha = result.is_err().then(|| plugin.sha256().to_string());
             if failures >= BACKOFF_AFTER {
                 skip = (1u32 << (failures - BACKOFF_AFTER).min(5)).min(MAX_BACKOFF_INTERVALS) - 1;
             }

@@ -7,7 +7,8 @@
 //!    `prometheus-blackbox-exporter` probing the same loopback server, side by side.
 //!
 //! Run: `cargo bench -p ward-tests --bench plugin_host [call|reload|http]`. Peer binaries are
-//! optional unless `WARD_REQUIRE_PEERS=1`.
+//! optional unless `WARD_REQUIRE_PEERS=1`. `WARD_BENCH_COMPONENT=FILE` adds a component to
+//! `reload`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -54,10 +55,16 @@ fn main() {
     }
 }
 
+/// A host serving Cranelift's code at once: the code that serves for good.
 fn host(cache: Option<&Path>) -> Host {
+    host_with(cache, false)
+}
+
+fn host_with(cache: Option<&Path>, baseline: bool) -> Host {
     Host::new(HostOptions {
         cache_dir: cache.map(Path::to_path_buf),
         max_instances: 64,
+        baseline,
         ..HostOptions::default()
     })
     .unwrap()
@@ -68,9 +75,16 @@ fn bench_call() {
         .enable_all()
         .build()
         .unwrap();
-    let host = host(None);
-    rt.block_on(async {
+    for baseline in [false, true] {
+        let host = host_with(None, baseline);
+        rt.block_on(call_loop(&host));
+    }
+}
+
+async fn call_loop(host: &Host) {
+    {
         let noop = host.load_file(Path::new(artifacts::NOOP_V1)).await.unwrap();
+        let tier = noop.tier().as_str();
         let grant = CallGrant::none("bench");
         let timeout = Duration::from_secs(5);
         for _ in 0..2_000 {
@@ -90,18 +104,18 @@ fn bench_call() {
         let cpu = cpu_ns_of(std::process::id()) - cpu0;
         times.sort();
         println!(
-            "call: trivial probe, fresh instance per call, one thread: {n} calls, median {:.1} us, p99 {:.1} us, {:.0} calls/s wall, {:.0} calls per CPU-second",
+            "call: trivial probe, {tier} code, fresh instance per call, one thread: {n} calls, median {:.1} us, p99 {:.1} us, {:.0} calls/s wall, {:.0} calls per CPU-second",
             us(times[n / 2]),
             us(times[n * 99 / 100]),
             n as f64 / wall.as_secs_f64(),
             n as f64 / (cpu as f64 / 1e9),
         );
         println!(
-            "call: process RSS {} KiB after warm-up, {} KiB after the timed calls",
+            "call: {tier} code: process RSS {} KiB after warm-up, {} KiB after the timed calls",
             rss_before,
             rss_kib()
         );
-    });
+    }
 }
 
 /// This process's resident set (VmRSS), KiB.
@@ -130,24 +144,36 @@ fn bench_reload() {
         let mut big = std::fs::read(artifacts::HTTP).unwrap();
         let http_len = big.len();
         pad_with_custom_section(&mut big, 1 << 20);
-        let cases: [(&str, Vec<u8>); 2] = [
-            ("http.wasm", std::fs::read(artifacts::HTTP).unwrap()),
-            ("http padded to 1 MiB", big),
+        let mut cases: Vec<(String, Vec<u8>)> = vec![
+            ("http.wasm".into(), std::fs::read(artifacts::HTTP).unwrap()),
+            ("http padded to 1 MiB".into(), big),
+        ];
+        // Any other component, e.g. one with more code than the first-party plugins have.
+        if let Ok(extra) = std::env::var("WARD_BENCH_COMPONENT") {
+            let bytes = std::fs::read(&extra).unwrap();
+            cases.push((extra, bytes));
+        }
+        // (what is in the cache, whether baseline code serves first)
+        let modes = [
+            ("uncached, baseline first (default)", false, true),
+            ("uncached, Cranelift only", false, false),
+            ("cached", true, true),
         ];
         for (label, bytes) in cases {
-            let mut results = Vec::new();
-            for cached in [false, true] {
-                let mut samples = Vec::new();
+            for (mode, cached, baseline) in modes {
+                let mut serving = Vec::new();
+                let mut optimized = Vec::new();
                 for round in 0..5 {
                     // Uncached: a fresh cache each round. Cached: one warmed beforehand.
-                    let cache = work.path().join(format!("cache-{cached}-{round}"));
-                    let host = Arc::new(host(Some(&cache)));
+                    let cache = work.path().join(format!("cache-{mode}-{round}"));
+                    let host = Arc::new(host_with(Some(&cache), baseline));
                     let metrics = Arc::new(ward::metrics::Metrics::new());
                     let registry = Arc::new(ward::plugin::Registry::new(metrics.clone()));
                     if cached {
-                        host.load_bytes("warm", Path::new("warm"), bytes.clone()).await.unwrap();
+                        let warm = host.load_bytes("warm", Path::new("warm"), bytes.clone()).await.unwrap();
+                        host.optimize(&warm, bytes.clone(), || true).await.unwrap();
                     }
-                    let dir = work.path().join(format!("plugins-{cached}-{round}"));
+                    let dir = work.path().join(format!("plugins-{mode}-{round}"));
                     std::fs::create_dir_all(&dir).unwrap();
                     let _watch =
                         ward::plugin::reload::watch(host, registry.clone(), metrics, &dir).unwrap();
@@ -155,22 +181,31 @@ fn bench_reload() {
                     std::fs::write(&tmp, &bytes).unwrap();
                     let started = Instant::now();
                     std::fs::rename(&tmp, dir.join("p.wasm")).unwrap();
-                    while registry.get("p").is_none() {
+                    let mut first = None;
+                    loop {
                         assert!(started.elapsed() < Duration::from_secs(30), "reload never finished");
+                        if let Some(p) = registry.get("p") {
+                            first.get_or_insert_with(|| (started.elapsed(), p.tier()));
+                            if p.tier() == ward::plugin::Tier::Optimized {
+                                break;
+                            }
+                        }
                         tokio::time::sleep(Duration::from_micros(200)).await;
                     }
-                    samples.push(started.elapsed());
+                    let (took, tier) = first.unwrap();
+                    serving.push((took, tier));
+                    optimized.push(started.elapsed());
                 }
-                samples.sort();
-                results.push((cached, samples[samples.len() / 2]));
-            }
-            for (cached, median) in results {
+                serving.sort_by_key(|s| s.0);
+                optimized.sort();
+                let (median, tier) = serving[serving.len() / 2];
                 println!(
-                    "reload: {label} ({} bytes, {} bytes of code), {}: rename -> serving, median of 5: {:.1} ms",
-                    if label.contains("padded") { 1 << 20 } else { http_len },
-                    http_len,
-                    if cached { "cached" } else { "uncached" },
-                    ms(median)
+                    "reload: {label} ({} bytes, {} bytes of code), {mode}: rename -> serving ({}), median of 5: {:.1} ms; -> optimized serving: {:.1} ms",
+                    bytes.len(),
+                    if label.contains("padded") { http_len } else { bytes.len() },
+                    tier.as_str(),
+                    ms(median),
+                    ms(optimized[optimized.len() / 2]),
                 );
             }
         }

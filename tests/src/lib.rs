@@ -65,6 +65,26 @@ pub mod artifacts {
     ];
 }
 
+/// The `ward` binary that cargo built beside the running test binary.
+///
+/// # Panics
+/// When it is not there, saying how to build it.
+pub fn ward_bin() -> std::path::PathBuf {
+    // tests run from target/<profile>/deps; the binary is in target/<profile>.
+    let exe = std::env::current_exe().unwrap_or_default();
+    let bin = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("ward"))
+        .unwrap_or_default();
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p ward` (cargo test --workspace does)",
+        bin.display()
+    );
+    bin
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -41,37 +41,36 @@ impl Cache {
         self.dir.join(format!("{sha256}-{}.cwasm", self.engine_key))
     }
 
-    /// The component compiled from `bytes` (whose SHA-256 is `sha256`): from the cache when an
-    /// entry is there, else compiled and stored. Returns whether it came from the cache.
-    pub fn load_or_compile(
-        &self,
-        engine: &Engine,
-        sha256: &str,
-        bytes: &[u8],
-    ) -> wasmtime::Result<(Component, bool)> {
+    /// The compiled component whose source has SHA-256 `sha256`, if an entry for it is
+    /// there and usable by `engine`.
+    pub fn load(&self, engine: &Engine, sha256: &str) -> Option<Component> {
         let path = self.entry(sha256);
         // Read into memory rather than mapping the file: a mapped file truncated or rewritten
         // underneath would fault in the middle of a call.
-        if let Ok(compiled) = std::fs::read(&path) {
-            // SAFETY: the bytes come from ward's own cache directory, from an entry named by
-            // the hash of the source and of the engine settings, written by `store` below from
-            // `Component::serialize`; wasmtime checks the header against this engine.
-            #[allow(unsafe_code)]
-            match unsafe { Component::deserialize(engine, &compiled) } {
-                Ok(component) => return Ok((component, true)),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), "discarding unusable cache entry: {e}")
-                }
+        let compiled = std::fs::read(&path).ok()?;
+        // SAFETY: the bytes come from ward's own cache directory, from an entry named by the
+        // hash of the source and of the engine settings, written by `store` below from
+        // `Component::serialize`; wasmtime checks the header against this engine.
+        #[allow(unsafe_code)]
+        match unsafe { Component::deserialize(engine, &compiled) } {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "discarding unusable cache entry: {e}");
+                None
             }
         }
-        let component = Component::new(engine, bytes)?;
-        if let Err(e) = self.store(&path, &component) {
-            tracing::warn!(path = %path.display(), "cannot write compile cache entry: {e}");
-        }
-        Ok((component, false))
     }
 
-    fn store(&self, path: &Path, component: &Component) -> wasmtime::Result<()> {
+    /// Stores `component`, compiled from source with SHA-256 `sha256`. A failure is logged:
+    /// the cache only saves time.
+    pub fn store(&self, sha256: &str, component: &Component) {
+        let path = self.entry(sha256);
+        if let Err(e) = self.write(&path, component) {
+            tracing::warn!(path = %path.display(), "cannot write compile cache entry: {e}");
+        }
+    }
+
+    fn write(&self, path: &Path, component: &Component) -> wasmtime::Result<()> {
         let bytes = component.serialize()?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
         tmp.write_all(&bytes)?;

@@ -5,7 +5,7 @@
 //! state leaks between calls and a misbehaving call harms only itself.
 
 use super::bindings::v0_1::{self, prober, types};
-use super::engine::Shared;
+use super::engine::{Backend, Compiled, Shared, Tier};
 use super::inspect::Interface;
 use super::limits::{LimitHit, LimitTrap};
 use super::state::{CallGrant, HostState};
@@ -13,7 +13,7 @@ use super::{CallError, Kind, LoadError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use wasmtime::component::{Component, InstancePre};
+use wasmtime::component::InstancePre;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 /// Extra time past the deadline before the host abandons a call that is blocked in a host
@@ -92,6 +92,7 @@ pub struct LoadedPlugin {
     cached: bool,
     loaded_at: SystemTime,
     shared: Arc<Shared>,
+    backend: Arc<Backend>,
     pre: InstancePre<HostState>,
     plugin_indices: v0_1::plugin::GuestIndices,
     kind_indices: KindIndices,
@@ -109,25 +110,23 @@ impl std::fmt::Debug for LoadedPlugin {
 }
 
 impl LoadedPlugin {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn link(
         shared: Arc<Shared>,
         name: &str,
         path: &Path,
         sha256: String,
         interface: Interface,
-        component: Component,
-        compile_time: Duration,
-        cached: bool,
+        compiled: Compiled,
     ) -> Result<Self, LoadError> {
         let shown = path.display().to_string();
         let compile_err = |message: String| LoadError::Compile {
             path: shown.clone(),
             message,
         };
-        let pre = shared
+        let pre = compiled
+            .backend
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(&compiled.component)
             .map_err(|e| compile_err(format!("link: {e:#}")))?;
         let plugin_indices =
             v0_1::plugin::GuestIndices::new(&pre).map_err(|e| compile_err(format!("{e:#}")))?;
@@ -164,10 +163,11 @@ impl LoadedPlugin {
                 config_schema: serde_json::Value::Null,
                 capabilities: Vec::new(),
             },
-            compile_time,
-            cached,
+            compile_time: compiled.time,
+            cached: compiled.cached,
             loaded_at: SystemTime::now(),
             shared,
+            backend: compiled.backend,
             pre,
             plugin_indices,
             kind_indices,
@@ -224,11 +224,22 @@ impl LoadedPlugin {
         self.loaded_at
     }
 
+    /// Which compiler produced the code serving.
+    pub fn tier(&self) -> Tier {
+        self.backend.tier
+    }
+
+    /// The same content's optimized code keeps the time its baseline code started serving.
+    pub(crate) fn serving_since(mut self, loaded_at: SystemTime) -> Self {
+        self.loaded_at = loaded_at;
+        self
+    }
+
     fn new_store(&self, grant: &CallGrant, timeout: Duration) -> Store<HostState> {
         let deadline = Instant::now() + timeout;
         let state = HostState::new(self.name.clone(), grant, &self.shared.limits, deadline);
-        let mut store = Store::new(&self.shared.engine, state);
-        store.data_mut().ticking = Some(self.shared.ticker.begin());
+        let mut store = Store::new(&self.backend.engine, state);
+        store.data_mut().ticking = Some(self.backend.ticker.begin());
         store.limiter(|s| &mut s.limiter);
         if let Some(fuel) = self.shared.limits.fuel {
             // Cannot fail: fuel is enabled on the engine whenever a fuel limit is set.

@@ -59,6 +59,9 @@ pub struct PluginStatus {
     pub compile_seconds: Option<f64>,
     /// Whether the serving version came from the compile cache.
     pub from_cache: Option<bool>,
+    /// Which compiler produced the serving code: `baseline` until the optimized code is
+    /// ready (usually within a second), then `optimized`.
+    pub tier: Option<super::Tier>,
     /// What the plugin says about itself.
     pub description: Option<super::Description>,
 }
@@ -110,26 +113,50 @@ impl Registry {
     /// started with.
     pub fn install(&self, plugin: LoadedPlugin) {
         let name = plugin.name().to_string();
-        let plugin = Arc::new(plugin);
         {
             let mut entries = self.write();
-            let entry = entries.entry(name.clone()).or_default();
-            if let Some(old) = &entry.active {
-                self.metrics.plugin_info.remove(&info_labels(old));
-            }
-            self.metrics
-                .plugin_info
-                .get_or_create(&info_labels(&plugin))
-                .set(1);
-            self.metrics
-                .plugin_compile_duration
-                .get_or_create(&labels([("plugin", &name)]))
-                .observe(plugin.compile_time().as_secs_f64());
+            let entry = entries.entry(name).or_default();
             entry.path = plugin.path().display().to_string();
-            entry.active = Some(plugin);
             entry.last_error = None;
+            self.serve(entry, Arc::new(plugin));
         }
         self.changed.send_modify(|g| *g += 1);
+    }
+
+    /// Swaps in `plugin`, the optimized code of the version serving, if that version (same
+    /// content) still serves; returns whether it did. Not a reload: path, last error and
+    /// statistics stay as they are, and calls in flight finish on the baseline code.
+    pub fn upgrade(&self, plugin: LoadedPlugin) -> bool {
+        let mut entries = self.write();
+        let Some(entry) = entries.get_mut(plugin.name()) else {
+            return false;
+        };
+        let same = entry
+            .active
+            .as_ref()
+            .is_some_and(|a| a.sha256() == plugin.sha256() && a.tier() != plugin.tier());
+        if same {
+            self.serve(entry, Arc::new(plugin));
+        }
+        same
+    }
+
+    fn serve(&self, entry: &mut Entry, plugin: Arc<LoadedPlugin>) {
+        if let Some(old) = &entry.active {
+            self.metrics.plugin_info.remove(&info_labels(old));
+        }
+        self.metrics
+            .plugin_info
+            .get_or_create(&info_labels(&plugin))
+            .set(1);
+        self.metrics
+            .plugin_compile_duration
+            .get_or_create(&labels([
+                ("plugin", plugin.name()),
+                ("tier", plugin.tier().as_str()),
+            ]))
+            .observe(plugin.compile_time().as_secs_f64());
+        entry.active = Some(plugin);
     }
 
     /// Records that loading `name` from `path` failed; a serving version stays.
@@ -215,6 +242,7 @@ impl Registry {
                     call_p99_seconds: quantile(&sorted, 0.99),
                     compile_seconds: active.map(|p| p.compile_time().as_secs_f64()),
                     from_cache: active.map(|p| p.from_cache()),
+                    tier: active.map(|p| p.tier()),
                     description: active.map(|p| p.description().clone()),
                 }
             })
@@ -235,6 +263,7 @@ fn info_labels(p: &LoadedPlugin) -> crate::metrics::Labels {
         ("plugin", p.name()),
         ("kind", p.kind().as_str()),
         ("version", &p.description().version),
+        ("tier", p.tier().as_str()),
     ])
 }
 

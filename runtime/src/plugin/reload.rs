@@ -6,9 +6,11 @@
 //! progress and retried rather than reported. A file whose content hash equals the serving
 //! version's is not reloaded. A file that fails to load leaves the previous version serving and
 //! is reported (log, API, `ward_plugin_reloads_total{result="failure"}`). A removed file stops
-//! its plugin: calls in flight finish, no new call starts.
+//! its plugin: calls in flight finish, no new call starts. A version that first serves
+//! baseline code (see [`super::engine`]) is optimized in the background and swapped in as
+//! soon as that is done, unless the file changed again in between.
 
-use super::{Host, LoadError, Registry};
+use super::{Host, LoadError, Registry, Tier};
 use crate::metrics::{Metrics, labels};
 use notify::event::{EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher};
@@ -42,7 +44,7 @@ fn plugin_name(path: &Path) -> String {
 }
 
 /// Loads every plugin file in `dir` (the initial scan). Missing directory: nothing to load.
-pub async fn load_dir(host: &Host, registry: &Registry, metrics: &Metrics, dir: &Path) {
+pub async fn load_dir(host: &Arc<Host>, registry: &Arc<Registry>, metrics: &Metrics, dir: &Path) {
     for path in plugin_files(dir) {
         sync(host, registry, metrics, &path, false).await;
     }
@@ -77,8 +79,8 @@ pub enum SyncOutcome {
 
 /// Brings the registry in line with the file at `path`.
 pub async fn sync(
-    host: &Host,
-    registry: &Registry,
+    host: &Arc<Host>,
+    registry: &Arc<Registry>,
     metrics: &Metrics,
     path: &Path,
     may_retry: bool,
@@ -113,7 +115,10 @@ pub async fn sync(
         count("unchanged");
         return SyncOutcome::Unchanged;
     }
-    match host.load_hashed(&name, path, bytes, sha256.clone()).await {
+    match host
+        .load_hashed(&name, path, bytes.clone(), sha256.clone())
+        .await
+    {
         Ok(plugin) => {
             tracing::info!(
                 plugin = %name,
@@ -122,15 +127,49 @@ pub async fn sync(
                 sha256 = %&sha256[..12],
                 compile_ms = plugin.compile_time().as_millis() as u64,
                 cached = plugin.from_cache(),
+                tier = %plugin.tier().as_str(),
                 "plugin loaded"
             );
+            let baseline = plugin.tier() == Tier::Baseline;
             registry.install(plugin);
             count("success");
+            if baseline {
+                optimize_later(host, registry, &name, bytes);
+            }
             SyncOutcome::Loaded
         }
         Err(LoadError::Inspect { .. }) if may_retry && is_young(path) => SyncOutcome::Retry,
         Err(error) => fail(registry, &name, path, error, count),
     }
+}
+
+/// Compiles the optimized code of `name`'s serving (baseline) version in the background and
+/// swaps it in.
+fn optimize_later(host: &Arc<Host>, registry: &Arc<Registry>, name: &str, bytes: Vec<u8>) {
+    let Some(baseline) = registry.get(name) else {
+        return;
+    };
+    let (host, registry) = (host.clone(), registry.clone());
+    tokio::spawn(async move {
+        let name = baseline.name();
+        let still_serving = || {
+            registry
+                .get(name)
+                .is_some_and(|p| Arc::ptr_eq(&p, &baseline))
+        };
+        match host.optimize(&baseline, bytes, still_serving).await {
+            Ok(Some(optimized)) => {
+                let compile_ms = optimized.compile_time().as_millis() as u64;
+                if registry.upgrade(optimized) {
+                    tracing::info!(plugin = %name, compile_ms, "optimized code serving");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(plugin = %name, "cannot optimize, baseline code keeps serving: {e}")
+            }
+        }
+    });
 }
 
 fn fail(

@@ -2,7 +2,8 @@
 
 use crate::util::host;
 use std::path::Path;
-use ward::plugin::Kind;
+use std::time::Duration;
+use ward::plugin::{Kind, Tier};
 use ward_tests::artifacts;
 
 async fn refuse(path: &Path) -> String {
@@ -106,11 +107,13 @@ async fn unchanged_content_is_served_from_the_compile_cache() {
     let h = ward::plugin::Host::new(ward::plugin::HostOptions {
         cache_dir: Some(dir.path().join("cache")),
         max_instances: 4,
+        baseline: false,
         ..Default::default()
     })
     .unwrap();
     let first = h.load_file(Path::new(artifacts::TCP)).await.unwrap();
     assert!(!first.from_cache());
+    assert_eq!(first.tier(), Tier::Optimized);
     let second = h.load_file(Path::new(artifacts::TCP)).await.unwrap();
     assert!(second.from_cache());
     assert_eq!(first.sha256(), second.sha256());
@@ -122,4 +125,71 @@ async fn unchanged_content_is_served_from_the_compile_cache() {
     }
     let third = h.load_file(Path::new(artifacts::TCP)).await.unwrap();
     assert!(!third.from_cache());
+}
+
+/// New code serves the baseline compiler's output at once; the optimized code compiled after
+/// it behaves the same, goes to the cache (baseline code never does), and is what the next
+/// load of that content serves.
+#[tokio::test]
+async fn new_code_serves_baseline_first_and_the_cache_keeps_only_optimized_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let h = ward::plugin::Host::new(ward::plugin::HostOptions {
+        cache_dir: Some(cache.clone()),
+        max_instances: 4,
+        ..Default::default()
+    })
+    .unwrap();
+    let entries = || std::fs::read_dir(&cache).unwrap().count();
+    let (g, _) = crate::util::grant(&[]).await;
+    let path = Path::new(artifacts::NOOP_V1);
+
+    let first = h.load_file(path).await.unwrap();
+    assert_eq!(first.tier(), Tier::Baseline);
+    assert!(!first.from_cache());
+    assert_eq!(entries(), 0, "baseline code is not cached");
+    let answer = |p: ward::plugin::LoadedPlugin| {
+        let g = g.clone();
+        async move {
+            p.probe("x", "{}", &g, Duration::from_secs(5))
+                .await
+                .unwrap()
+                .message
+        }
+    };
+
+    // A version replaced before its turn is not optimized.
+    let bytes = std::fs::read(path).unwrap();
+    assert!(
+        h.optimize(&first, bytes.clone(), || false)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(entries(), 0);
+
+    let optimized = h
+        .optimize(&first, bytes, || true)
+        .await
+        .unwrap()
+        .expect("optimized");
+    assert_eq!(optimized.tier(), Tier::Optimized);
+    assert_eq!(optimized.sha256(), first.sha256());
+    assert_eq!(optimized.description(), first.description());
+    assert_eq!(
+        optimized.loaded_at(),
+        first.loaded_at(),
+        "serving since the baseline load"
+    );
+    assert_eq!(entries(), 1);
+
+    let again = h.load_file(path).await.unwrap();
+    assert_eq!(again.tier(), Tier::Optimized);
+    assert!(again.from_cache());
+    let messages = [
+        answer(first).await,
+        answer(optimized).await,
+        answer(again).await,
+    ];
+    assert_eq!(messages, ["noop v1", "noop v1", "noop v1"]);
 }

@@ -49,14 +49,18 @@ fn add_replace_break_and_remove_a_plugin_under_a_running_schedule() {
     assert_eq!(ward.plugin("noop")["version"], "0.1.0");
     assert_eq!(ward.plugin("noop")["state"], "loaded");
 
-    // Replaced: the next run uses v2; no tick is lost across the swap.
+    // Replaced: the next run uses v2, first as baseline code, then as optimized code; no tick
+    // is lost across either swap.
     let before = runs(&ward);
     let started = std::time::Instant::now();
     ward.install(artifacts::NOOP_V2, "noop");
     eventually(s, "v2 serving", || {
         (message(&ward) == "noop v2").then_some(())
     });
-    std::thread::sleep(Duration::from_millis(1000));
+    eventually(s, "v2 optimized", || {
+        (ward.plugin("noop")["tier"] == "optimized").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
     let elapsed = started.elapsed();
     let ran = runs(&ward) - before;
     let ticks = (elapsed.as_millis() / 100) as u64;
@@ -67,6 +71,16 @@ fn add_replace_break_and_remove_a_plugin_under_a_running_schedule() {
     let p = ward.plugin("noop");
     assert_eq!(p["version"], "0.2.0");
     assert_eq!(p["state"], "loaded");
+    let log = ward.stderr.lock().unwrap().clone();
+    assert!(
+        log.contains("baseline") && log.contains("optimized code serving"),
+        "{log}"
+    );
+    let (_, metrics) = http_get(ward.addr, "/metrics");
+    assert!(
+        metrics.contains("plugin=\"noop\",kind=\"prober\",version=\"0.2.0\",tier=\"optimized\"} 1"),
+        "{metrics}"
+    );
 
     // Replaced by a broken file: v2 keeps serving, the failure is reported.
     let broken = ward.dir.path().join("broken.wasm");

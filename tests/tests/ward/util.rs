@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use ward::capability::net::{NetGrant, NetRule};
 use ward::plugin::state::CallGrant;
-use ward::plugin::{Host, HostOptions, LoadedPlugin};
+use ward::plugin::{Host, HostOptions, LoadedPlugin, Tier};
 
 /// One host for the whole test binary, with a compile cache so each component compiles once.
 pub fn host() -> &'static Host {
@@ -33,6 +33,36 @@ pub async fn load(path: &str) -> LoadedPlugin {
         .load_file(Path::new(path))
         .await
         .unwrap_or_else(|e| panic!("loading {path}: {e}"))
+}
+
+/// Loads an artifact as baseline code and as optimized code, in that order, so a test can
+/// hold both compilers' output to the same behaviour.
+pub async fn load_tiers(path: &str) -> [LoadedPlugin; 2] {
+    static HOSTS: OnceLock<[Host; 2]> = OnceLock::new();
+    let [baseline, optimized] = HOSTS.get_or_init(|| {
+        // No cache: every load compiles, so the first host always serves baseline code.
+        [true, false].map(|baseline| {
+            Host::new(HostOptions {
+                max_instances: 16,
+                baseline,
+                ..HostOptions::default()
+            })
+            .expect("plugin host")
+        })
+    });
+    [
+        load_on(baseline, path, Tier::Baseline).await,
+        load_on(optimized, path, Tier::Optimized).await,
+    ]
+}
+
+async fn load_on(host: &Host, path: &str, tier: Tier) -> LoadedPlugin {
+    let p = host
+        .load_file(Path::new(path))
+        .await
+        .unwrap_or_else(|e| panic!("loading {path}: {e}"));
+    assert_eq!(p.tier(), tier, "{path}");
+    p
 }
 
 /// A grant of `rules`, recording every denied address.
@@ -189,19 +219,7 @@ pub fn eventually<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option
     }
 }
 
-/// The `ward` binary built by cargo for these tests.
-pub fn ward_bin() -> PathBuf {
-    // tests run from target/<profile>/deps; the binary is in target/<profile>.
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let bin = profile_dir.join("ward");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build -p ward` (cargo test --workspace does)",
-        bin.display()
-    );
-    bin
-}
+pub use ward_tests::ward_bin;
 
 /// A running `ward run`, killed on drop.
 pub struct Ward {
