@@ -133,7 +133,9 @@ impl Host {
     pub fn new(options: HostOptions) -> Result<Self, HostError> {
         let warm = warm_memory(options.keep_resident, options.limits.memory_bytes);
         let baseline = if options.baseline {
-            match Backend::new(&options, warm, Tier::Baseline, true) {
+            // Baseline code serves for about a second per version: slots that keep memory
+            // resident would hold it for good, for calls that no longer come.
+            match Backend::new(&options, 0, Tier::Baseline, true) {
                 Ok(b) => Some(b),
                 Err(e) => {
                     tracing::info!(
