@@ -129,3 +129,78 @@ impl ResourceLimiter for Limiter {
         self.limits.memories
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::{Engine, Instance, Module, Store};
+
+    fn caps() -> Limits {
+        Limits {
+            memory_bytes: 1 << 20,
+            table_elements: 100,
+            instances: 2,
+            ..Limits::default()
+        }
+    }
+
+    /// Instantiates `wat` `times` times in one store under the limiter, then calls the last
+    /// instance's `grow`.
+    fn run(wat: &str, times: usize) -> (wasmtime::Result<i32>, Option<LimitHit>) {
+        let engine = Engine::default();
+        let module = Module::new(&engine, wat::parse_str(wat).expect("wat")).expect("module");
+        let mut store = Store::new(&engine, Limiter::new(&caps()));
+        store.limiter(|l| l);
+        let mut result = Err(wasmtime::Error::msg("not called"));
+        for _ in 0..times {
+            result = Instance::new(&mut store, &module, &[]).and_then(|i| {
+                i.get_typed_func::<(), i32>(&mut store, "grow")?
+                    .call(&mut store, ())
+            });
+        }
+        (result, store.data().hit().cloned())
+    }
+
+    fn memory(pages: u32) -> String {
+        format!(
+            r#"(module (memory 1) (func (export "grow") (result i32) (memory.grow (i32.const {pages}))))"#
+        )
+    }
+
+    fn table(elements: u32) -> String {
+        format!(
+            r#"(module (table 1 funcref)
+                 (func (export "grow") (result i32)
+                   (table.grow (ref.null func) (i32.const {elements}))))"#
+        )
+    }
+
+    #[test]
+    fn memory_grows_up_to_the_cap_and_traps_past_it() {
+        // 1 + 15 pages of 64 KiB = 1 MiB: allowed.
+        let (r, hit) = run(&memory(15), 1);
+        assert_eq!(r.expect("within the cap"), 1);
+        assert_eq!(hit, None);
+        let (r, hit) = run(&memory(16), 1);
+        let e = r.expect_err("past the cap");
+        assert!(e.is::<LimitTrap>(), "{e:#}");
+        assert_eq!(hit, Some(LimitHit::Memory { desired: 17 << 16 }));
+    }
+
+    #[test]
+    fn tables_grow_up_to_the_cap_and_trap_past_it() {
+        let (r, hit) = run(&table(99), 1);
+        assert_eq!(r.expect("within the cap"), 1);
+        assert_eq!(hit, None);
+        let (r, hit) = run(&table(200), 1);
+        assert!(r.expect_err("past the cap").is::<LimitTrap>());
+        assert_eq!(hit, Some(LimitHit::Table { desired: 201 }));
+    }
+
+    #[test]
+    fn instances_past_the_cap_are_refused() {
+        assert!(run(&memory(0), 2).0.is_ok());
+        let e = run(&memory(0), 3).0.expect_err("a third instance");
+        assert!(format!("{e:#}").contains("instance"), "{e:#}");
+    }
+}
