@@ -21,8 +21,11 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
-/// Version of the on-disk layout this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the on-disk layout this build writes.
+pub const FORMAT_VERSION: u32 = 2;
+/// Older versions this build reads, and upgrades in place on open: format 1 differs only in
+/// its cold blocks, which are still decoded (`codec::TAG_BLOCK_V1`).
+const READS_FORMATS: [u32; 1] = [1];
 const MARKER: &str = "WARD_STORE";
 const META_KEY: &[u8] = b"store";
 const SEQ_RESERVE: u64 = 1 << 20;
@@ -299,7 +302,11 @@ impl Store {
                     .strip_prefix("ward-store format ")
                     .and_then(|v| v.parse::<u32>().ok())
                     .ok_or_else(|| Error::Corrupt(format!("unreadable {}", marker.display())))?;
-                if found != FORMAT_VERSION {
+                if READS_FORMATS.contains(&found) {
+                    // From now on blocks of this format may be written: older builds must
+                    // refuse the directory.
+                    write_marker(&path, &marker)?;
+                } else if found != FORMAT_VERSION {
                     return Err(Error::IncompatibleFormat {
                         path,
                         found,
@@ -315,13 +322,7 @@ impl Store {
                 if !empty {
                     return Err(Error::NotAStore { path });
                 }
-                let tmp = path.join(format!("{MARKER}.tmp"));
-                std::fs::write(&tmp, format!("ward-store format {FORMAT_VERSION}\n"))
-                    .map_err(io("cannot write", &tmp))?;
-                std::fs::File::open(&tmp)
-                    .and_then(|f| f.sync_all())
-                    .map_err(io("cannot sync", &tmp))?;
-                std::fs::rename(&tmp, &marker).map_err(io("cannot write", &marker))?;
+                write_marker(&path, &marker)?;
             }
             Err(e) => return Err(io("cannot read", &marker)(e)),
         }
@@ -346,6 +347,7 @@ impl Store {
         };
         if let Some(m) = &stored
             && m.format != FORMAT_VERSION
+            && !READS_FORMATS.contains(&m.format)
         {
             return Err(Error::IncompatibleFormat {
                 path,
@@ -635,6 +637,28 @@ impl Drop for Store {
             let _ = self.inner.sync_all();
         }
     }
+}
+
+/// Writes the format marker of this build, atomically and durably.
+fn write_marker(path: &Path, marker: &Path) -> Result<()> {
+    let io = |what: &'static str, p: &Path| {
+        let p = p.to_path_buf();
+        move |source| Error::Io {
+            what,
+            path: p,
+            source,
+        }
+    };
+    let tmp = path.join(format!("{MARKER}.tmp"));
+    std::fs::write(&tmp, format!("ward-store format {FORMAT_VERSION}\n"))
+        .map_err(io("cannot write", &tmp))?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(io("cannot sync", &tmp))?;
+    std::fs::rename(&tmp, marker).map_err(io("cannot write", marker))?;
+    std::fs::File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(io("cannot sync", path))
 }
 
 /// Syncs the journal every `sync_every` (buffered durability) and runs maintenance every
@@ -1331,7 +1355,7 @@ impl Inner {
             for kv in snap.range(&p.data, lo..=hi) {
                 let (k, v) = kv.into_inner().map_err(self.st())?;
                 let seq = keys::chunk_seq(&k)?;
-                if v.first() == Some(&codec::TAG_BLOCK) {
+                if v.first().is_some_and(|&t| codec::is_block(t)) {
                     blocks += 1;
                 }
                 buf.clear();

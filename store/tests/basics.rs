@@ -229,8 +229,34 @@ fn foreign_and_newer_directories_are_refused_with_a_reason() {
     std::fs::write(dir.path().join("WARD_STORE"), "ward-store format 99\n").unwrap();
     let err = Store::open(dir.path(), opts()).unwrap_err().to_string();
     assert!(
-        err.contains("format version 99") && err.contains("reads version 1"),
+        err.contains("format version 99") && err.contains("reads version 2"),
         "{err}"
+    );
+}
+
+/// A directory of format 1 (the cold block layout before its timestamp and column modes)
+/// opens, keeps every sample, and is marked format 2 so that older builds refuse it.
+#[test]
+fn a_format_1_directory_is_read_and_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = l("m", &[]);
+    let expected: Vec<(i64, f64)> = (0..500).map(|i| (T0 + i * 15_000, i as f64)).collect();
+    {
+        let store = Store::open(dir.path(), opts()).unwrap();
+        let batch: Vec<_> = expected
+            .iter()
+            .map(|&(t, v)| (series.clone(), t, v))
+            .collect();
+        store.append(&batch).unwrap();
+        store.close().unwrap();
+    }
+    let marker = dir.path().join("WARD_STORE");
+    std::fs::write(&marker, "ward-store format 1\n").unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert_eq!(all(&store, &[]), vec![(series.to_string(), expected)]);
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        format!("ward-store format {}\n", ward_store::FORMAT_VERSION)
     );
 }
 

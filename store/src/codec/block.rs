@@ -1,20 +1,33 @@
 //! Cold blocks: thousands of samples of one series, packed for size.
 //!
-//! Timestamps are delta-of-delta coded and zigzagged. Values are turned into integer
-//! mantissas with one decimal exponent for the whole block when that is exact (it is for
-//! counters, byte gauges and most values with a few decimals), then delta or delta-of-delta
-//! coded, whichever is smaller; other blocks (NaN, staleness markers, values with no short
-//! decimal form) keep their bits, XORed with the previous value. Both integer columns are
-//! written as byte planes, each plane its own zstd frame (a constant plane is one byte).
-//! Decoding is bit-exact.
+//! Timestamps are delta-of-delta or delta coded, whichever packs smaller (a regular scrape
+//! makes delta-of-delta all zeros; a jittered one makes deltas the narrower range). Values are
+//! turned into integer mantissas with one decimal exponent for the whole block when that is
+//! exact (it is for counters, byte gauges and most values with a few decimals), then kept as
+//! they are or delta or delta-of-delta coded, whichever packs smallest; other blocks (NaN,
+//! staleness markers, values with no short decimal form) keep their bits, XORed with the
+//! previous value. An integer column is zigzagged, or offset by its minimum (a counter's
+//! increments are all positive: no sign bit to spend), whichever packs smaller; then it is
+//! written as byte planes, each plane its own zstd frame (a constant plane is one byte). Every
+//! choice is made by packing each candidate and keeping the smallest. Decoding is bit-exact.
+//!
+//! Blocks tagged [`TAG_BLOCK_V1`] (format 1: always delta-of-delta timestamps, zigzagged
+//! columns, no verbatim mantissas) are still read.
 
-use super::varint::{self, len_u64, zigzag};
-use super::{Header, TAG_BLOCK, corrupt};
+use super::varint::{self, zigzag};
+use super::{Header, TAG_BLOCK, TAG_BLOCK_V1, corrupt};
 use crate::Result;
 
 const VALUES_DECIMAL_DELTA: u8 = 0;
 const VALUES_DECIMAL_DELTA2: u8 = 1;
 const VALUES_XOR: u8 = 2;
+const VALUES_DECIMAL: u8 = 3;
+
+const TIMESTAMPS_DELTA2: u8 = 0;
+const TIMESTAMPS_DELTA: u8 = 1;
+
+const COLUMN_ZIGZAG: u8 = 0;
+const COLUMN_OFFSET: u8 = 1;
 
 /// Largest decimal exponent tried: 10^15 still fits 53-bit mantissas of small numbers.
 const MAX_EXP: u32 = 15;
@@ -25,16 +38,16 @@ pub fn encode(samples: &[(i64, f64)], zstd_level: i32) -> Result<Option<Vec<u8>>
         return Ok(None);
     };
     let mut body = Vec::with_capacity(samples.len() * 3);
-    let mut prev_ts = first;
-    let mut prev_delta = 0i64;
-    let mut dods = Vec::with_capacity(samples.len());
-    for &(ts, _) in &samples[1..] {
-        let delta = ts.wrapping_sub(prev_ts);
-        dods.push(zigzag(delta.wrapping_sub(prev_delta)));
-        prev_delta = delta;
-        prev_ts = ts;
-    }
-    put_planes(&mut body, &dods, zstd_level)?;
+    let times: Vec<i64> = samples.iter().map(|&(t, _)| t).collect();
+    let d1: Vec<i64> = deltas(&times).collect();
+    // Delta-of-delta, the first against a delta of 0 (so it is the first delta).
+    let d2: Vec<i64> = d1.first().copied().into_iter().chain(deltas(&d1)).collect();
+    let (mode, column) = smallest(vec![
+        (TIMESTAMPS_DELTA2, column(&d2, zstd_level)?),
+        (TIMESTAMPS_DELTA, column(&d1, zstd_level)?),
+    ]);
+    body.push(mode);
+    body.extend_from_slice(&column);
     encode_values(samples, &mut body, zstd_level)?;
     let mut out = Vec::with_capacity(body.len() + 24);
     Header {
@@ -48,25 +61,31 @@ pub fn encode(samples: &[(i64, f64)], zstd_level: i32) -> Result<Option<Vec<u8>>
     Ok(Some(out))
 }
 
+/// The smallest of the candidates (the first among equals).
+fn smallest(candidates: Vec<(u8, Vec<u8>)>) -> (u8, Vec<u8>) {
+    candidates
+        .into_iter()
+        .reduce(|best, c| if c.1.len() < best.1.len() { c } else { best })
+        .unwrap_or((0, Vec::new()))
+}
+
 fn encode_values(samples: &[(i64, f64)], out: &mut Vec<u8>, level: i32) -> Result<()> {
     if let Some((exp, mantissas)) = decimal(samples) {
-        let d1: Vec<u64> = deltas(&mantissas).map(zigzag).collect();
-        let d1_as_i: Vec<i64> = deltas(&mantissas).collect();
-        let d2: Vec<u64> = deltas(&d1_as_i).map(zigzag).collect();
-        let size = |v: &[u64]| v.iter().map(|&x| len_u64(x)).sum::<usize>();
-        // Varint length approximates the entropy each choice leaves to zstd.
-        let (mode, coded) = if size(&d2) < size(&d1) {
-            (VALUES_DECIMAL_DELTA2, d2)
-        } else {
-            (VALUES_DECIMAL_DELTA, d1)
-        };
+        let d1: Vec<i64> = deltas(&mantissas).collect();
+        let d2: Vec<i64> = deltas(&d1).collect();
+        let (mode, column) = smallest(vec![
+            (VALUES_DECIMAL_DELTA, column(&d1, level)?),
+            (VALUES_DECIMAL_DELTA2, column(&d2, level)?),
+            (VALUES_DECIMAL, column(&mantissas[1..], level)?),
+        ]);
         out.push(mode);
         out.push(exp as u8);
         varint::put_i64(out, mantissas[0]);
         if mode == VALUES_DECIMAL_DELTA2 {
-            varint::put_i64(out, d1_as_i.first().copied().unwrap_or(0));
+            varint::put_i64(out, d1.first().copied().unwrap_or(0));
         }
-        return put_planes(out, &coded, level);
+        out.extend_from_slice(&column);
+        return Ok(());
     }
     out.push(VALUES_XOR);
     let mut prev = 0u64;
@@ -80,6 +99,47 @@ fn encode_values(samples: &[(i64, f64)], out: &mut Vec<u8>, level: i32) -> Resul
         })
         .collect();
     put_planes(out, &xors, level)
+}
+
+/// Packs signed integers: zigzagged, or offset by their minimum, whichever is smaller.
+fn column(values: &[i64], level: i32) -> Result<Vec<u8>> {
+    let mut zigzagged = vec![COLUMN_ZIGZAG];
+    let unsigned: Vec<u64> = values.iter().map(|&v| zigzag(v)).collect();
+    put_planes(&mut zigzagged, &unsigned, level)?;
+    let min = values.iter().copied().min().unwrap_or(0);
+    let mut offset = vec![COLUMN_OFFSET];
+    varint::put_i64(&mut offset, min);
+    let unsigned: Vec<u64> = values.iter().map(|&v| v.wrapping_sub(min) as u64).collect();
+    put_planes(&mut offset, &unsigned, level)?;
+    Ok(smallest(vec![(0, zigzagged), (1, offset)]).1)
+}
+
+/// Reads `n` integers written by [`column`] (or, in a format 1 block, zigzagged planes).
+fn get_column(r: &mut &[u8], n: usize, v1: bool) -> Result<Vec<i64>> {
+    if v1 {
+        return Ok(get_planes(r, n)?
+            .into_iter()
+            .map(varint::unzigzag)
+            .collect());
+    }
+    let (&mode, rest) = r
+        .split_first()
+        .ok_or_else(|| corrupt("block column is missing"))?;
+    *r = rest;
+    match mode {
+        COLUMN_ZIGZAG => Ok(get_planes(r, n)?
+            .into_iter()
+            .map(varint::unzigzag)
+            .collect()),
+        COLUMN_OFFSET => {
+            let min = varint::get_i64(r)?;
+            Ok(get_planes(r, n)?
+                .into_iter()
+                .map(|v| (v as i64).wrapping_add(min))
+                .collect())
+        }
+        _ => Err(corrupt("unknown block column mode")),
+    }
 }
 
 /// Writes integers as byte planes: their width in bytes, then every integer's lowest byte,
@@ -194,13 +254,27 @@ pub fn decode_body(header: &Header, body: &[u8], out: &mut Vec<(i64, f64)>) -> R
     if header.count == 0 {
         return Err(corrupt("block has no samples"));
     }
+    let v1 = header.tag == TAG_BLOCK_V1;
     let mut r = body;
+    let ts_mode = if v1 {
+        TIMESTAMPS_DELTA2
+    } else {
+        let (&m, rest) = r
+            .split_first()
+            .ok_or_else(|| corrupt("block has no timestamps"))?;
+        r = rest;
+        m
+    };
     let mut ts = Vec::with_capacity(header.count);
     ts.push(header.min_ts);
     let mut prev = header.min_ts;
     let mut delta = 0i64;
-    for dod in get_planes(&mut r, header.count - 1)? {
-        delta = delta.wrapping_add(varint::unzigzag(dod));
+    for d in get_column(&mut r, header.count - 1, v1)? {
+        match ts_mode {
+            TIMESTAMPS_DELTA2 => delta = delta.wrapping_add(d),
+            TIMESTAMPS_DELTA => delta = d,
+            _ => return Err(corrupt("unknown block timestamp mode")),
+        }
         prev = prev.wrapping_add(delta);
         ts.push(prev);
     }
@@ -213,7 +287,9 @@ pub fn decode_body(header: &Header, body: &[u8], out: &mut Vec<(i64, f64)>) -> R
     r = rest;
     out.reserve(header.count);
     match mode {
-        VALUES_DECIMAL_DELTA | VALUES_DECIMAL_DELTA2 => {
+        VALUES_DECIMAL_DELTA | VALUES_DECIMAL_DELTA2 | VALUES_DECIMAL
+            if !(v1 && mode == VALUES_DECIMAL) =>
+        {
             let (&exp, rest) = r
                 .split_first()
                 .ok_or_else(|| corrupt("block has no exponent"))?;
@@ -228,24 +304,23 @@ pub fn decode_body(header: &Header, body: &[u8], out: &mut Vec<(i64, f64)>) -> R
             } else {
                 0
             };
-            let coded = get_planes(
-                &mut r,
-                if mode == VALUES_DECIMAL_DELTA2 {
-                    header.count.saturating_sub(2)
-                } else {
-                    header.count - 1
-                },
-            )?;
-            let mut coded = coded.into_iter().map(varint::unzigzag);
+            let n = if mode == VALUES_DECIMAL_DELTA2 {
+                header.count.saturating_sub(2)
+            } else {
+                header.count - 1
+            };
+            let mut coded = get_column(&mut r, n, v1)?.into_iter();
             out.push((ts[0], m as f64 / scale));
             for (i, &t) in ts.iter().enumerate().skip(1) {
-                if mode == VALUES_DECIMAL_DELTA2 {
-                    if i > 1 {
-                        d = d.wrapping_add(coded.next().unwrap_or(0));
+                match mode {
+                    VALUES_DECIMAL_DELTA2 => {
+                        if i > 1 {
+                            d = d.wrapping_add(coded.next().unwrap_or(0));
+                        }
+                        m = m.wrapping_add(d);
                     }
-                    m = m.wrapping_add(d);
-                } else {
-                    m = m.wrapping_add(coded.next().unwrap_or(0));
+                    VALUES_DECIMAL_DELTA => m = m.wrapping_add(coded.next().unwrap_or(0)),
+                    _ => m = coded.next().unwrap_or(0),
                 }
                 out.push((t, m as f64 / scale));
             }
@@ -309,6 +384,99 @@ mod tests {
         round_trip(&samples);
         round_trip(&[(1, 1e-300)]);
         round_trip(&[(1, -2.5), (2, 3.25), (3, 1e15), (9, -7.0)]);
+    }
+
+    /// Blocks written by format 1 (this codec before timestamp and column modes) still read.
+    #[test]
+    fn format_1_blocks_still_decode() {
+        let hex = |s: &str| -> Vec<u8> {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let decimal: Vec<(i64, f64)> = (0..12)
+            .map(|i| {
+                (
+                    1_700_000_000_000 + i * 15_000 + (i % 3),
+                    10.0 + (i * i) as f64 * 0.25,
+                )
+            })
+            .collect();
+        let xor: Vec<(i64, f64)> = (0..6)
+            .map(|i| (1_700_000_000_000 + i * 15_000, (i as f64).sqrt()))
+            .collect();
+        let v1 = [
+            (
+                decimal,
+                "020c80a0abfef9628a890a021428b52ffd200b59000032000506000506000506001128b52ffd200b450000107500010005c0020102d00f32010064",
+            ),
+            (
+                xor,
+                "020680a0abfef962f8c904020e28b52ffd200529000030000000000e28b52ffd2005290000750000000002080f28b52ffd20063100000000cd67aaa80f28b52ffd200631000000003b774cf40f28b52ffd200631000000007f2758970f28b52ffd20063100000000668ee89b0f28b52ffd200631000000009ee47a770f28b52ffd20063100000000a016b6e30f28b52ffd200631000000f0060dfb010f28b52ffd2006310000003f00007f00",
+            ),
+        ];
+        for (samples, bytes) in v1 {
+            let mut out = Vec::new();
+            super::super::decode(&hex(bytes), &mut out).unwrap();
+            assert_eq!(out.len(), samples.len());
+            for (a, b) in out.iter().zip(&samples) {
+                assert_eq!((a.0, a.1.to_bits()), (b.0, b.1.to_bits()));
+            }
+            // Written again, they take the current format.
+            round_trip(&samples);
+        }
+    }
+
+    /// The timestamp mode byte of an encoded block.
+    fn timestamp_mode(block: &[u8]) -> u8 {
+        let (_, body) = Header::read(block).unwrap();
+        body[0]
+    }
+
+    #[test]
+    fn each_column_takes_its_smallest_form() {
+        let t0 = 1_700_000_000_000i64;
+        // A few ms of jitter per scrape: deltas span 15 values, delta-of-delta 29.
+        let jittered: Vec<(i64, f64)> = (0..5760i64)
+            .map(|i| (t0 + i * 15_000 + ((i * 2_654_435_761) >> 16) % 8, 1.0))
+            .collect();
+        // An interval that keeps growing by 2 ms: constant delta-of-delta.
+        let slowing: Vec<(i64, f64)> = (0..5760i64)
+            .map(|i| (t0 + i * 15_000 + i * i, 1.0))
+            .collect();
+        for (samples, mode) in [(&jittered, TIMESTAMPS_DELTA), (&slowing, TIMESTAMPS_DELTA2)] {
+            round_trip(samples);
+            let block = encode(samples, 3).unwrap().unwrap();
+            assert_eq!(timestamp_mode(&block), mode);
+        }
+        // A counter's increments are all positive: offset by their minimum, they fit a byte,
+        // where zigzagged they would spill into a second plane.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let increments: Vec<i64> = (0..5760)
+            .map(|_| {
+                // xorshift64: no period for zstd to find.
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                1_000 + (x % 250) as i64
+            })
+            .collect();
+        assert_eq!(column(&increments, 3).unwrap()[0], COLUMN_OFFSET);
+        // A gauge that rarely moves, far either way.
+        let spikes: Vec<i64> = (0..5760i64)
+            .map(|i| match i % 97 {
+                0 => -1_000_000,
+                1 => i64::MAX,
+                _ => 0,
+            })
+            .collect();
+        for values in [increments, spikes] {
+            let packed = column(&values, 3).unwrap();
+            let mut r = packed.as_slice();
+            assert_eq!(get_column(&mut r, values.len(), false).unwrap(), values);
+            assert!(r.is_empty());
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! overlap its time range without decoding it:
 //!
 //! ```text
-//! tag (1 byte: 1 = gorilla, 2 = block) | count (uvarint) | min_ts (zigzag varint) | max_ts - min_ts (uvarint) | body
+//! tag (1 byte: 1 = gorilla, 2 = block of format 1, 3 = block) | count (uvarint) | min_ts (zigzag varint) | max_ts - min_ts (uvarint) | body
 //! ```
 
 pub mod block;
@@ -15,8 +15,15 @@ use crate::{Error, Result};
 
 /// Tag byte of a hot Gorilla chunk.
 pub const TAG_GORILLA: u8 = 1;
+/// Tag byte of a cold block as format 1 wrote it (still read).
+pub const TAG_BLOCK_V1: u8 = 2;
 /// Tag byte of a cold block.
-pub const TAG_BLOCK: u8 = 2;
+pub const TAG_BLOCK: u8 = 3;
+
+/// Whether a chunk with this tag is a cold block (of any format).
+pub fn is_block(tag: u8) -> bool {
+    tag == TAG_BLOCK || tag == TAG_BLOCK_V1
+}
 
 /// The header of an encoded chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +70,7 @@ pub fn decode(buf: &[u8], out: &mut Vec<(i64, f64)>) -> Result<()> {
     let (header, body) = Header::read(buf)?;
     match header.tag {
         TAG_GORILLA => gorilla::decode_body(&header, body, out),
-        TAG_BLOCK => block::decode_body(&header, body, out),
+        TAG_BLOCK | TAG_BLOCK_V1 => block::decode_body(&header, body, out),
         t => Err(corrupt_owned(format!("unknown chunk tag {t}"))),
     }
 }
