@@ -285,14 +285,6 @@ impl Store {
     }
 
     fn open_inner(path: PathBuf, opts: StoreOptions, temp: Option<TempDir>) -> Result<Self> {
-        let io = |what: &'static str, p: &Path| {
-            let p = p.to_path_buf();
-            move |source| Error::Io {
-                what,
-                path: p,
-                source,
-            }
-        };
         std::fs::create_dir_all(&path).map_err(io("cannot create store directory", &path))?;
         let marker = path.join(MARKER);
         match std::fs::read_to_string(&marker) {
@@ -639,16 +631,18 @@ impl Drop for Store {
     }
 }
 
+/// Turns an I/O error on `p` into the store's error, saying what was being done.
+fn io(what: &'static str, p: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let p = p.to_path_buf();
+    move |source| Error::Io {
+        what,
+        path: p,
+        source,
+    }
+}
+
 /// Writes the format marker of this build, atomically and durably.
 fn write_marker(path: &Path, marker: &Path) -> Result<()> {
-    let io = |what: &'static str, p: &Path| {
-        let p = p.to_path_buf();
-        move |source| Error::Io {
-            what,
-            path: p,
-            source,
-        }
-    };
     let tmp = path.join(format!("{MARKER}.tmp"));
     std::fs::write(&tmp, format!("ward-store format {FORMAT_VERSION}\n"))
         .map_err(io("cannot write", &tmp))?;
