@@ -42,10 +42,10 @@ pub fn encode(samples: &[(i64, f64)], zstd_level: i32) -> Result<Option<Vec<u8>>
     let d1: Vec<i64> = deltas(&times).collect();
     // Delta-of-delta, the first against a delta of 0 (so it is the first delta).
     let d2: Vec<i64> = d1.first().copied().into_iter().chain(deltas(&d1)).collect();
-    let (mode, column) = smallest(vec![
-        (TIMESTAMPS_DELTA2, column(&d2, zstd_level)?),
-        (TIMESTAMPS_DELTA, column(&d1, zstd_level)?),
-    ]);
+    let (mode, column) = pick(
+        &[(TIMESTAMPS_DELTA2, &d2), (TIMESTAMPS_DELTA, &d1)],
+        zstd_level,
+    )?;
     body.push(mode);
     body.extend_from_slice(&column);
     encode_values(samples, &mut body, zstd_level)?;
@@ -61,23 +61,40 @@ pub fn encode(samples: &[(i64, f64)], zstd_level: i32) -> Result<Option<Vec<u8>>
     Ok(Some(out))
 }
 
+/// zstd level at which candidate forms of a column are compared (fast, and it ranks them as
+/// the slower levels do); only the winner is packed at the store's level.
+const PROBE_LEVEL: i32 = 1;
+
 /// The smallest of the candidates (the first among equals).
-fn smallest(candidates: Vec<(u8, Vec<u8>)>) -> (u8, Vec<u8>) {
+fn smallest<T>(candidates: impl IntoIterator<Item = (usize, T)>) -> Option<T> {
     candidates
         .into_iter()
-        .reduce(|best, c| if c.1.len() < best.1.len() { c } else { best })
-        .unwrap_or((0, Vec::new()))
+        .reduce(|best, c| if c.0 < best.0 { c } else { best })
+        .map(|(_, t)| t)
+}
+
+/// The mode whose column packs smallest, and that column packed at `level`.
+fn pick(candidates: &[(u8, &[i64])], level: i32) -> Result<(u8, Vec<u8>)> {
+    let mut sized = Vec::with_capacity(candidates.len());
+    for &(mode, values) in candidates {
+        sized.push((column(values, PROBE_LEVEL)?.len(), (mode, values)));
+    }
+    let (mode, values) = smallest(sized).unwrap_or((0, &[]));
+    Ok((mode, column(values, level)?))
 }
 
 fn encode_values(samples: &[(i64, f64)], out: &mut Vec<u8>, level: i32) -> Result<()> {
     if let Some((exp, mantissas)) = decimal(samples) {
         let d1: Vec<i64> = deltas(&mantissas).collect();
         let d2: Vec<i64> = deltas(&d1).collect();
-        let (mode, column) = smallest(vec![
-            (VALUES_DECIMAL_DELTA, column(&d1, level)?),
-            (VALUES_DECIMAL_DELTA2, column(&d2, level)?),
-            (VALUES_DECIMAL, column(&mantissas[1..], level)?),
-        ]);
+        let (mode, column) = pick(
+            &[
+                (VALUES_DECIMAL_DELTA, &d1),
+                (VALUES_DECIMAL_DELTA2, &d2),
+                (VALUES_DECIMAL, &mantissas[1..]),
+            ],
+            level,
+        )?;
         out.push(mode);
         out.push(exp as u8);
         varint::put_i64(out, mantissas[0]);
@@ -103,15 +120,34 @@ fn encode_values(samples: &[(i64, f64)], out: &mut Vec<u8>, level: i32) -> Resul
 
 /// Packs signed integers: zigzagged, or offset by their minimum, whichever is smaller.
 fn column(values: &[i64], level: i32) -> Result<Vec<u8>> {
-    let mut zigzagged = vec![COLUMN_ZIGZAG];
-    let unsigned: Vec<u64> = values.iter().map(|&v| zigzag(v)).collect();
-    put_planes(&mut zigzagged, &unsigned, level)?;
     let min = values.iter().copied().min().unwrap_or(0);
-    let mut offset = vec![COLUMN_OFFSET];
-    varint::put_i64(&mut offset, min);
-    let unsigned: Vec<u64> = values.iter().map(|&v| v.wrapping_sub(min) as u64).collect();
-    put_planes(&mut offset, &unsigned, level)?;
-    Ok(smallest(vec![(0, zigzagged), (1, offset)]).1)
+    let mut offset_prefix = vec![COLUMN_OFFSET];
+    varint::put_i64(&mut offset_prefix, min);
+    let forms: [(Vec<u8>, Vec<u64>); 2] = [
+        (
+            vec![COLUMN_ZIGZAG],
+            values.iter().map(|&v| zigzag(v)).collect(),
+        ),
+        (
+            offset_prefix,
+            values.iter().map(|&v| v.wrapping_sub(min) as u64).collect(),
+        ),
+    ];
+    let mut packed = Vec::with_capacity(2);
+    for (prefix, unsigned) in &forms {
+        let mut out = prefix.clone();
+        put_planes(&mut out, unsigned, PROBE_LEVEL)?;
+        packed.push((out.len(), (out, prefix, unsigned)));
+    }
+    let Some((probed, prefix, unsigned)) = smallest(packed) else {
+        return Ok(Vec::new());
+    };
+    if level == PROBE_LEVEL {
+        return Ok(probed);
+    }
+    let mut out = prefix.clone();
+    put_planes(&mut out, unsigned, level)?;
+    Ok(out)
 }
 
 /// Reads `n` integers written by [`column`] (or, in a format 1 block, zigzagged planes).
