@@ -4,8 +4,8 @@
 //! (Winch: one pass, about 5x faster to compile than Cranelift, slower code), so a plugin
 //! dropped into the directory serves within about a tenth of a second; [`Host::optimize`] then
 //! compiles it with Cranelift in the background (one plugin at a time, one core, low
-//! priority), and the caller swaps the optimized version in. Only optimized code goes to the compile cache, so a restart or a
-//! rollback serves optimized code at once.
+//! priority), and the caller swaps the optimized version in. Only optimized code goes to the
+//! compile cache, so a restart or a rollback serves optimized code at once.
 
 use super::bindings::v0_1;
 use super::cache::Cache;
@@ -103,8 +103,7 @@ pub(crate) struct Shared {
     pub(crate) baseline: Option<Arc<Backend>>,
     pub(crate) limits: Limits,
     cache: Option<Cache>,
-    /// One background optimization at a time: Cranelift already uses every core for one
-    /// component, and probes must keep running beside it.
+    /// One background optimization at a time: they all compete with probes for the cores.
     optimizing: tokio::sync::Semaphore,
 }
 
@@ -225,13 +224,16 @@ impl Host {
             error,
         })?;
         let shared = self.inner.clone();
-        let sha256 = sha256.unwrap_or_else(|| content_hash(&bytes));
-        let key = sha256.clone();
-        let compiled = tokio::task::spawn_blocking(move || shared.compile_first(&key, &bytes))
-            .await
-            .map_err(|e| format!("compile task failed: {e}"))
-            .and_then(|r| r);
-        let compiled = compiled.map_err(|message| LoadError::Compile {
+        // Hashing (when the caller has not) and compiling both stay off the async runtime.
+        let (sha256, compiled) = tokio::task::spawn_blocking(move || {
+            let sha256 = sha256.unwrap_or_else(|| content_hash(&bytes));
+            let compiled = shared.compile_first(&sha256, &bytes)?;
+            Ok((sha256, compiled))
+        })
+        .await
+        .map_err(|e| format!("compile task failed: {e}"))
+        .and_then(|r| r)
+        .map_err(|message| LoadError::Compile {
             path: shown,
             message,
         })?;
@@ -240,8 +242,9 @@ impl Host {
 
     /// The optimized version of `plugin`, which serves baseline code compiled from `bytes`:
     /// compiled by Cranelift on a low-priority thread of its own (one plugin at a time, on
-    /// one core), stored in the cache, linked and described. `wanted` is asked again once this plugin's turn comes, so
-    /// a version replaced in the meantime is not compiled for nothing (`Ok(None)`).
+    /// one core), stored in the cache, linked and described. `wanted` is asked again once
+    /// this plugin's turn comes, so a version replaced in the meantime is not compiled for
+    /// nothing (`Ok(None)`).
     pub async fn optimize(
         &self,
         plugin: &LoadedPlugin,

@@ -109,18 +109,19 @@ impl Registry {
         self.changed.subscribe()
     }
 
-    /// Makes `plugin` the serving version of its name. Calls in flight keep the version they
-    /// started with.
-    pub fn install(&self, plugin: LoadedPlugin) {
-        let name = plugin.name().to_string();
+    /// Makes `plugin` the serving version of its name, and returns it as served. Calls in
+    /// flight keep the version they started with.
+    pub fn install(&self, plugin: LoadedPlugin) -> Arc<LoadedPlugin> {
+        let plugin = Arc::new(plugin);
         {
             let mut entries = self.write();
-            let entry = entries.entry(name).or_default();
+            let entry = entries.entry(plugin.name().to_string()).or_default();
             entry.path = plugin.path().display().to_string();
             entry.last_error = None;
-            self.serve(entry, Arc::new(plugin));
+            self.serve(entry, plugin.clone());
         }
         self.changed.send_modify(|g| *g += 1);
+        plugin
     }
 
     /// Swaps in `plugin`, the optimized code of the version serving, if that version (same

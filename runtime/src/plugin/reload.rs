@@ -10,7 +10,7 @@
 //! baseline code (see [`super::engine`]) is optimized in the background and swapped in as
 //! soon as that is done, unless the file changed again in between.
 
-use super::{Host, LoadError, Registry, Tier};
+use super::{Host, LoadError, LoadedPlugin, Registry, Tier};
 use crate::metrics::{Metrics, labels};
 use notify::event::{EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher};
@@ -130,11 +130,10 @@ pub async fn sync(
                 tier = %plugin.tier().as_str(),
                 "plugin loaded"
             );
-            let baseline = plugin.tier() == Tier::Baseline;
-            registry.install(plugin);
+            let serving = registry.install(plugin);
             count("success");
-            if baseline {
-                optimize_later(host, registry, &name, bytes);
+            if serving.tier() == Tier::Baseline {
+                optimize_later(host, registry, serving, bytes);
             }
             SyncOutcome::Loaded
         }
@@ -143,12 +142,14 @@ pub async fn sync(
     }
 }
 
-/// Compiles the optimized code of `name`'s serving (baseline) version in the background and
-/// swaps it in.
-fn optimize_later(host: &Arc<Host>, registry: &Arc<Registry>, name: &str, bytes: Vec<u8>) {
-    let Some(baseline) = registry.get(name) else {
-        return;
-    };
+/// Compiles the optimized code of `baseline`, the version just installed, in the background
+/// and swaps it in.
+fn optimize_later(
+    host: &Arc<Host>,
+    registry: &Arc<Registry>,
+    baseline: Arc<LoadedPlugin>,
+    bytes: Vec<u8>,
+) {
     let (host, registry) = (host.clone(), registry.clone());
     tokio::spawn(async move {
         let name = baseline.name();

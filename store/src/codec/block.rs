@@ -75,12 +75,15 @@ fn smallest<T>(candidates: impl IntoIterator<Item = (usize, T)>) -> Option<T> {
 
 /// The mode whose column packs smallest, and that column packed at `level`.
 fn pick(candidates: &[(u8, &[i64])], level: i32) -> Result<(u8, Vec<u8>)> {
-    let mut sized = Vec::with_capacity(candidates.len());
+    let mut probed = Vec::with_capacity(candidates.len());
     for &(mode, values) in candidates {
-        sized.push((column(values, PROBE_LEVEL)?.len(), (mode, values)));
+        let p = Probed::new(values)?;
+        probed.push((p.packed.len(), (mode, p)));
     }
-    let (mode, values) = smallest(sized).unwrap_or((0, &[]));
-    Ok((mode, column(values, level)?))
+    match smallest(probed) {
+        Some((mode, p)) => Ok((mode, p.pack(level)?)),
+        None => Ok((0, Vec::new())),
+    }
 }
 
 fn encode_values(samples: &[(i64, f64)], out: &mut Vec<u8>, level: i32) -> Result<()> {
@@ -119,38 +122,64 @@ fn encode_values(samples: &[(i64, f64)], out: &mut Vec<u8>, level: i32) -> Resul
 }
 
 /// Packs signed integers: zigzagged, or offset by their minimum, whichever is smaller.
+#[cfg(test)]
 fn column(values: &[i64], level: i32) -> Result<Vec<u8>> {
-    let min = values.iter().copied().min().unwrap_or(0);
-    let mut offset_prefix = vec![COLUMN_OFFSET];
-    varint::put_i64(&mut offset_prefix, min);
-    let forms: [(Vec<u8>, Vec<u64>); 2] = [
-        (
-            vec![COLUMN_ZIGZAG],
-            values.iter().map(|&v| zigzag(v)).collect(),
-        ),
-        (
-            offset_prefix,
-            values.iter().map(|&v| v.wrapping_sub(min) as u64).collect(),
-        ),
-    ];
-    let mut packed = Vec::with_capacity(2);
-    for (prefix, unsigned) in &forms {
-        let mut out = prefix.clone();
-        put_planes(&mut out, unsigned, PROBE_LEVEL)?;
-        packed.push((out.len(), (out, prefix, unsigned)));
-    }
-    let Some((probed, prefix, unsigned)) = smallest(packed) else {
-        return Ok(Vec::new());
-    };
-    if level == PROBE_LEVEL {
-        return Ok(probed);
-    }
-    let mut out = prefix.clone();
-    put_planes(&mut out, unsigned, level)?;
-    Ok(out)
+    Probed::new(values)?.pack(level)
 }
 
-/// Reads `n` integers written by [`column`] (or, in a format 1 block, zigzagged planes).
+/// A column in the smaller of its two forms, as packed at [`PROBE_LEVEL`].
+struct Probed {
+    /// Form byte (and the offset's minimum).
+    prefix: Vec<u8>,
+    /// The integers in that form.
+    unsigned: Vec<u64>,
+    /// `prefix` and the planes at [`PROBE_LEVEL`].
+    packed: Vec<u8>,
+}
+
+impl Probed {
+    fn new(values: &[i64]) -> Result<Self> {
+        let min = values.iter().copied().min().unwrap_or(0);
+        let mut offset_prefix = vec![COLUMN_OFFSET];
+        varint::put_i64(&mut offset_prefix, min);
+        let forms = [
+            (
+                vec![COLUMN_ZIGZAG],
+                values.iter().map(|&v| zigzag(v)).collect::<Vec<u64>>(),
+            ),
+            (
+                offset_prefix,
+                values.iter().map(|&v| v.wrapping_sub(min) as u64).collect(),
+            ),
+        ];
+        let mut probed = Vec::with_capacity(forms.len());
+        for (prefix, unsigned) in forms {
+            let mut packed = prefix.clone();
+            put_planes(&mut packed, &unsigned, PROBE_LEVEL)?;
+            probed.push((
+                packed.len(),
+                Self {
+                    prefix,
+                    unsigned,
+                    packed,
+                },
+            ));
+        }
+        smallest(probed).ok_or_else(|| corrupt("a column has no form"))
+    }
+
+    /// The column packed at `level`.
+    fn pack(self, level: i32) -> Result<Vec<u8>> {
+        if level == PROBE_LEVEL {
+            return Ok(self.packed);
+        }
+        let mut out = self.prefix;
+        put_planes(&mut out, &self.unsigned, level)?;
+        Ok(out)
+    }
+}
+
+/// Reads `n` integers written by [`Probed::pack`] (or, in a format 1 block, zigzagged planes).
 fn get_column(r: &mut &[u8], n: usize, v1: bool) -> Result<Vec<i64>> {
     if v1 {
         return Ok(get_planes(r, n)?
