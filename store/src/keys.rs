@@ -4,7 +4,9 @@
 //!   from labels to id is rebuilt in memory at open).
 //! - partition index (`i_<partition>` keyspace): `p` + name + 0xFF + value + 0xFF + id
 //!   (postings, empty value) and `s` + id (the series present in the partition).
-//! - partition data (`d_<partition>` keyspace): id + min_ts + chunk sequence -> chunk.
+//! - partition data (`d_<partition>` keyspace): id + min_ts + chunk sequence -> chunk; after
+//!   every chunk, span marks ([`SPAN_PREFIX`]) and shared timestamp columns of cold blocks
+//!   ([`TIMES_PREFIX`] + content hash).
 //! - write-ahead log (`wal_<generation>` keyspace): record sequence -> record.
 //!
 //! 0xFF never occurs in UTF-8, so it separates names and values without escaping. Signed
@@ -194,6 +196,20 @@ pub fn span_mark(span: i64) -> (i64, [u8; 20]) {
 pub fn parse_span_mark(key: &[u8]) -> Option<i64> {
     let b: [u8; 8] = key.get(12..20)?.try_into().ok()?;
     i64::try_from(u64::from_be_bytes(b)).ok()
+}
+
+/// Prefix of a partition's shared timestamp columns, after its span marks: `TIMES_PREFIX ++
+/// id` -> the column ([`crate::codec::block::encode_times`]).
+pub const TIMES_PREFIX: [u8; 12] = [
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, b't', b'c', b'o', b'l',
+];
+
+/// Key of the shared timestamp column `id`.
+pub fn times(id: &crate::codec::block::TimesId) -> [u8; 28] {
+    let mut k = [0u8; 28];
+    k[..12].copy_from_slice(&TIMES_PREFIX);
+    k[12..].copy_from_slice(id);
+    k
 }
 
 /// The sequence number of a chunk key.

@@ -32,6 +32,7 @@ mod labels;
 mod matcher;
 mod options;
 mod store;
+mod times;
 mod wal;
 
 pub use error::{Error, Result};

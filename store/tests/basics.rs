@@ -229,15 +229,23 @@ fn foreign_and_newer_directories_are_refused_with_a_reason() {
     std::fs::write(dir.path().join("WARD_STORE"), "ward-store format 99\n").unwrap();
     let err = Store::open(dir.path(), opts()).unwrap_err().to_string();
     assert!(
-        err.contains("format version 99") && err.contains("reads version 2"),
+        err.contains("format version 99")
+            && err.contains(&format!("reads version {}", ward_store::FORMAT_VERSION)),
         "{err}"
     );
 }
 
-/// A directory of format 1 (the cold block layout before its timestamp and column modes)
-/// opens, keeps every sample, and is marked format 2 so that older builds refuse it.
+/// A directory of format 1 (the cold block layout before its timestamp and column modes) or
+/// 2 (before shared timestamps) opens, keeps every sample, and is marked with the current
+/// format so that older builds refuse it.
 #[test]
-fn a_format_1_directory_is_read_and_upgraded() {
+fn older_format_directories_are_read_and_upgraded() {
+    for older in [1, 2] {
+        older_format_directory_is_read_and_upgraded(older);
+    }
+}
+
+fn older_format_directory_is_read_and_upgraded(older: u32) {
     let dir = tempfile::tempdir().unwrap();
     let series = l("m", &[]);
     let expected: Vec<(i64, f64)> = (0..500).map(|i| (T0 + i * 15_000, i as f64)).collect();
@@ -251,7 +259,7 @@ fn a_format_1_directory_is_read_and_upgraded() {
         store.close().unwrap();
     }
     let marker = dir.path().join("WARD_STORE");
-    std::fs::write(&marker, "ward-store format 1\n").unwrap();
+    std::fs::write(&marker, format!("ward-store format {older}\n")).unwrap();
     let store = Store::open(dir.path(), opts()).unwrap();
     assert_eq!(all(&store, &[]), vec![(series.to_string(), expected)]);
     assert_eq!(

@@ -12,7 +12,9 @@
 //! Two time scales: tiny partitions (100 ms, so chunks split and partitions close, compact
 //! and expire all the time), and hour-wide partitions with gaps between samples of anything up
 //! to an hour, including the edges of the Gorilla delta-of-delta buckets (8192, 65536, 524288
-//! ms and their neighbours).
+//! ms and their neighbours). Appends include scrapes (every series at one instant); a third
+//! property is mostly scrapes with a few ms of jitter, so that cold blocks of different series
+//! share their timestamp columns.
 
 #![allow(clippy::unwrap_used)]
 
@@ -111,15 +113,25 @@ fn sample(offsets: BoxedStrategy<i64>) -> impl Strategy<Value = (usize, i64, f64
 }
 
 /// Operations for a scale: cursor advances from `advances`, sample offsets from `offsets`,
-/// select ranges starting up to `span` before the cursor and up to `span` long.
+/// select ranges starting up to `span` before the cursor and up to `span` long, scrapes (all
+/// series at one instant) weighing `scrapes` against 12 for appends of random samples.
 fn op(
     advances: BoxedStrategy<i64>,
     offsets: BoxedStrategy<i64>,
     span: i64,
+    scrapes: u32,
 ) -> impl Strategy<Value = Op> {
     prop_oneof![
-        12 => (advances, prop::collection::vec(sample(offsets), 1..12))
+        12 => (advances.clone(), prop::collection::vec(sample(offsets.clone()), 1..12))
             .prop_map(|(advance, samples)| Op::Append { advance, samples }),
+        // A scrape: every series at one instant, so that cold blocks of different series
+        // have the same (irregular) timestamps and share them.
+        scrapes => (advances, offsets, [value(), value(), value()]).prop_map(|(advance, at, v)| {
+            Op::Append {
+                advance,
+                samples: (0..SERIES.len()).map(|s| (s, at, v[s])).collect(),
+            }
+        }),
         2 => Just(Op::Flush),
         2 => Just(Op::Compact),
         3 => Just(Op::Maintain),
@@ -134,7 +146,15 @@ fn op(
 fn tiny_ops() -> impl Strategy<Value = Vec<Op>> {
     let advances = (0i64..150).boxed();
     let offsets = prop_oneof![3 => -400i64..=20, 1 => -3i64..=0].boxed();
-    prop::collection::vec(op(advances, offsets, 1_500), 1..48)
+    prop::collection::vec(op(advances, offsets, 1_500, 6), 1..48)
+}
+
+/// Mostly scrapes a few ms apart with a few ms of jitter: closed partitions hold blocks of
+/// several series with the same uneven timestamps, which share one column.
+fn scrape_ops() -> impl Strategy<Value = Vec<Op>> {
+    let advances = (5i64..40).boxed();
+    let offsets = (-3i64..=3).boxed();
+    prop::collection::vec(op(advances, offsets, 1_500, 60), 1..64)
 }
 
 fn wide_ops() -> impl Strategy<Value = Vec<Op>> {
@@ -146,7 +166,7 @@ fn wide_ops() -> impl Strategy<Value = Vec<Op>> {
     ]);
     let advances = prop_oneof![3 => edges, 2 => 0i64..20_000, 1 => 0i64..3_600_000].boxed();
     let offsets = prop_oneof![2 => Just(0i64), 1 => -3i64..=0, 2 => -900_000i64..=20_000].boxed();
-    prop::collection::vec(op(advances, offsets, 6 * 3_600_000), 1..48)
+    prop::collection::vec(op(advances, offsets, 6 * 3_600_000, 6), 1..48)
 }
 
 /// The reference: per series `ts -> value bits`, and the newest accepted timestamp.
@@ -351,6 +371,11 @@ proptest! {
 
     #[test]
     fn tiny_partitions_match_a_last_write_wins_model(ops in tiny_ops()) {
+        run(TINY, &ops)?;
+    }
+
+    #[test]
+    fn scrapes_with_jitter_match_a_last_write_wins_model(ops in scrape_ops()) {
         run(TINY, &ops)?;
     }
 }

@@ -1,7 +1,11 @@
 //! Cold blocks: thousands of samples of one series, packed for size.
 //!
 //! Timestamps are delta-of-delta or delta coded, whichever packs smaller (a regular scrape
-//! makes delta-of-delta all zeros; a jittered one makes deltas the narrower range). Values are
+//! makes delta-of-delta all zeros; a jittered one makes deltas the narrower range). Every
+//! series scraped together has the same timestamps, and a few ms of scrape jitter make them
+//! cost more than many series' values: so a block may instead name a column of timestamps
+//! packed on its own ([`encode_times`]), stored once by the store and found by its content's
+//! hash ([`times_id`]); decoding such a block asks the caller for that column. Values are
 //! turned into integer mantissas with one decimal exponent for the whole block when that is
 //! exact (it is for counters, byte gauges and most values with a few decimals), then kept as
 //! they are or delta or delta-of-delta coded, whichever packs smallest; other blocks (NaN,
@@ -17,6 +21,7 @@
 use super::varint::{self, zigzag};
 use super::{Header, TAG_BLOCK, TAG_BLOCK_V1, corrupt};
 use crate::Result;
+use std::cell::RefCell;
 
 const VALUES_DECIMAL_DELTA: u8 = 0;
 const VALUES_DECIMAL_DELTA2: u8 = 1;
@@ -25,6 +30,8 @@ const VALUES_DECIMAL: u8 = 3;
 
 const TIMESTAMPS_DELTA2: u8 = 0;
 const TIMESTAMPS_DELTA: u8 = 1;
+/// The block's timestamps are a shared column, named by its [`TimesId`].
+const TIMESTAMPS_SHARED: u8 = 2;
 
 const COLUMN_ZIGZAG: u8 = 0;
 const COLUMN_OFFSET: u8 = 1;
@@ -32,22 +39,53 @@ const COLUMN_OFFSET: u8 = 1;
 /// Largest decimal exponent tried: 10^15 still fits 53-bit mantissas of small numbers.
 const MAX_EXP: u32 = 15;
 
-/// Encodes samples (strictly increasing timestamps) as one block.
+/// The content hash that names a column of timestamps shared by blocks (xxh3-128 of the
+/// timestamps' little-endian bytes: stable across versions and platforms).
+pub type TimesId = [u8; 16];
+
+/// The [`TimesId`] of these timestamps.
+pub fn times_id(times: &[i64]) -> TimesId {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for t in times {
+        h.update(&t.to_le_bytes());
+    }
+    h.digest128().to_be_bytes()
+}
+
+/// Encodes samples (strictly increasing timestamps) as one block with its own timestamps.
 pub fn encode(samples: &[(i64, f64)], zstd_level: i32) -> Result<Option<Vec<u8>>> {
+    encode_block(samples, None, zstd_level)
+}
+
+/// Encodes samples as one block whose timestamps are the shared column `id`, which must be
+/// [`times_id`] of the samples' timestamps (and stored where the block's reader finds it).
+pub fn encode_sharing(
+    samples: &[(i64, f64)],
+    id: &TimesId,
+    zstd_level: i32,
+) -> Result<Option<Vec<u8>>> {
+    encode_block(samples, Some(id), zstd_level)
+}
+
+fn encode_block(
+    samples: &[(i64, f64)],
+    shared: Option<&TimesId>,
+    zstd_level: i32,
+) -> Result<Option<Vec<u8>>> {
     let (Some(&(first, _)), Some(&(last, _))) = (samples.first(), samples.last()) else {
         return Ok(None);
     };
     let mut body = Vec::with_capacity(samples.len() * 3);
-    let times: Vec<i64> = samples.iter().map(|&(t, _)| t).collect();
-    let d1: Vec<i64> = deltas(&times).collect();
-    // Delta-of-delta, the first against a delta of 0 (so it is the first delta).
-    let d2: Vec<i64> = d1.first().copied().into_iter().chain(deltas(&d1)).collect();
-    let (mode, column) = pick(
-        &[(TIMESTAMPS_DELTA2, &d2), (TIMESTAMPS_DELTA, &d1)],
-        zstd_level,
-    )?;
-    body.push(mode);
-    body.extend_from_slice(&column);
+    match shared {
+        Some(id) => {
+            body.push(TIMESTAMPS_SHARED);
+            body.extend_from_slice(id);
+        }
+        None => {
+            let times: Vec<i64> = samples.iter().map(|&(t, _)| t).collect();
+            put_times(&mut body, &times, zstd_level)?;
+        }
+    }
     encode_values(samples, &mut body, zstd_level)?;
     let mut out = Vec::with_capacity(body.len() + 24);
     Header {
@@ -59,6 +97,76 @@ pub fn encode(samples: &[(i64, f64)], zstd_level: i32) -> Result<Option<Vec<u8>>
     .write(&mut out);
     out.extend_from_slice(&body);
     Ok(Some(out))
+}
+
+/// Packs a column of timestamps on its own, to be shared by blocks: `count (uvarint) |
+/// first (zigzag varint) | mode | column`.
+pub fn encode_times(times: &[i64], zstd_level: i32) -> Result<Vec<u8>> {
+    let Some(&first) = times.first() else {
+        return Err(corrupt("a shared timestamp column is empty"));
+    };
+    let mut out = Vec::with_capacity(times.len() / 2 + 16);
+    varint::put_u64(&mut out, times.len() as u64);
+    varint::put_i64(&mut out, first);
+    put_times(&mut out, times, zstd_level)?;
+    Ok(out)
+}
+
+/// Decodes [`encode_times`].
+pub fn decode_times(buf: &[u8]) -> Result<Vec<i64>> {
+    let mut r = buf;
+    let count = varint::get_u64(&mut r)? as usize;
+    let first = varint::get_i64(&mut r)?;
+    if count == 0 || count > buf.len().saturating_mul(8).max(1 << 20) {
+        return Err(corrupt("a shared timestamp column has an impossible count"));
+    }
+    let times = get_times(&mut r, first, count, false)?;
+    if !r.is_empty() {
+        return Err(corrupt("a shared timestamp column has trailing bytes"));
+    }
+    Ok(times)
+}
+
+/// Writes timestamps (after the first, which the reader knows) as a mode byte and a column.
+fn put_times(out: &mut Vec<u8>, times: &[i64], level: i32) -> Result<()> {
+    let d1: Vec<i64> = deltas(times).collect();
+    // Delta-of-delta, the first against a delta of 0 (so it is the first delta).
+    let d2: Vec<i64> = d1.first().copied().into_iter().chain(deltas(&d1)).collect();
+    let (mode, column) = pick(&[(TIMESTAMPS_DELTA2, &d2), (TIMESTAMPS_DELTA, &d1)], level)?;
+    out.push(mode);
+    out.extend_from_slice(&column);
+    Ok(())
+}
+
+/// Reads `count` timestamps starting at `first` written by [`put_times`] (in a format 1
+/// block: no mode byte, delta-of-delta).
+fn get_times(r: &mut &[u8], first: i64, count: usize, v1: bool) -> Result<Vec<i64>> {
+    let mode = if v1 {
+        TIMESTAMPS_DELTA2
+    } else {
+        let (&m, rest) = r
+            .split_first()
+            .ok_or_else(|| corrupt("block has no timestamps"))?;
+        *r = rest;
+        m
+    };
+    if mode != TIMESTAMPS_DELTA2 && mode != TIMESTAMPS_DELTA {
+        return Err(corrupt("unknown block timestamp mode"));
+    }
+    let mut ts = Vec::with_capacity(count);
+    ts.push(first);
+    let mut prev = first;
+    let mut delta = 0i64;
+    for d in get_column(r, count - 1, v1)? {
+        if mode == TIMESTAMPS_DELTA2 {
+            delta = delta.wrapping_add(d);
+        } else {
+            delta = d;
+        }
+        prev = prev.wrapping_add(delta);
+        ts.push(prev);
+    }
+    Ok(ts)
 }
 
 /// zstd level at which candidate forms of a column are compared (fast, and it ranks them as
@@ -228,12 +336,49 @@ fn put_planes(out: &mut Vec<u8>, values: &[u64], level: i32) -> Result<()> {
             out.push(plane[0]);
             continue;
         }
-        let frame = zstd::bulk::compress(&plane, level)
-            .map_err(|e| crate::Error::Corrupt(format!("zstd compression failed: {e}")))?;
+        let frame = compress(&plane, level)?;
         varint::put_u64(out, frame.len() as u64);
         out.extend_from_slice(&frame);
     }
     Ok(())
+}
+
+thread_local! {
+    /// zstd contexts, one of each per thread: creating one per plane cost as much as
+    /// decoding a small plane.
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { RefCell::new(None) };
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { RefCell::new(None) };
+}
+
+/// One zstd frame of `data` at `level`.
+fn compress(data: &[u8], level: i32) -> Result<Vec<u8>> {
+    let failed = |e: std::io::Error| crate::Error::Corrupt(format!("zstd compression failed: {e}"));
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        let c = match &mut *c {
+            Some(c) => {
+                c.set_compression_level(level).map_err(failed)?;
+                c
+            }
+            None => c.insert(zstd::bulk::Compressor::new(level).map_err(failed)?),
+        };
+        c.compress(data).map_err(failed)
+    })
+}
+
+/// Decompresses one zstd frame of at most `capacity` bytes.
+fn decompress(frame: &[u8], capacity: usize) -> Result<Vec<u8>> {
+    let failed = |e: std::io::Error| crate::Error::Corrupt(format!("zstd block plane: {e}"));
+    DECOMPRESSOR.with(|d| {
+        let mut d = d.borrow_mut();
+        let d = match &mut *d {
+            Some(d) => d,
+            None => d.insert(zstd::bulk::Decompressor::new().map_err(failed)?),
+        };
+        d.decompress(frame, capacity).map_err(failed)
+    })
 }
 
 /// Reads `n` integers written by [`put_planes`].
@@ -263,8 +408,7 @@ fn get_planes(r: &mut &[u8], n: usize) -> Result<Vec<u64>> {
         }
         let (frame, rest) = r.split_at(len);
         *r = rest;
-        let plane = zstd::bulk::decompress(frame, n)
-            .map_err(|e| crate::Error::Corrupt(format!("zstd block plane: {e}")))?;
+        let plane = decompress(frame, n)?;
         if plane.len() != n {
             return Err(corrupt("block plane is shorter than its block"));
         }
@@ -314,36 +458,42 @@ fn exponent_of(v: f64) -> Option<u32> {
     })
 }
 
-/// Decodes a block body described by `header`.
-pub fn decode_body(header: &Header, body: &[u8], out: &mut Vec<(i64, f64)>) -> Result<()> {
+/// Finds a shared timestamp column by its id (the store looks it up in the block's
+/// partition).
+pub type ResolveTimes<'a> = dyn FnMut(&TimesId) -> Result<std::sync::Arc<[i64]>> + 'a;
+
+/// Decodes a block body described by `header`; `resolve` gives shared timestamp columns.
+pub fn decode_body(
+    header: &Header,
+    body: &[u8],
+    out: &mut Vec<(i64, f64)>,
+    resolve: &mut ResolveTimes<'_>,
+) -> Result<()> {
     if header.count == 0 {
         return Err(corrupt("block has no samples"));
     }
     let v1 = header.tag == TAG_BLOCK_V1;
     let mut r = body;
-    let ts_mode = if v1 {
-        TIMESTAMPS_DELTA2
-    } else {
-        let (&m, rest) = r
-            .split_first()
-            .ok_or_else(|| corrupt("block has no timestamps"))?;
-        r = rest;
-        m
-    };
-    let mut ts = Vec::with_capacity(header.count);
-    ts.push(header.min_ts);
-    let mut prev = header.min_ts;
-    let mut delta = 0i64;
-    for d in get_column(&mut r, header.count - 1, v1)? {
-        match ts_mode {
-            TIMESTAMPS_DELTA2 => delta = delta.wrapping_add(d),
-            TIMESTAMPS_DELTA => delta = d,
-            _ => return Err(corrupt("unknown block timestamp mode")),
+    let owned;
+    let shared;
+    let ts: &[i64] = if !v1 && r.first() == Some(&TIMESTAMPS_SHARED) {
+        let id: TimesId = r
+            .get(1..17)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| corrupt("block names a shared timestamp column it does not hold"))?;
+        r = &r[17..];
+        shared = resolve(&id)?;
+        if shared.len() != header.count || shared.first() != Some(&header.min_ts) {
+            return Err(corrupt(
+                "a shared timestamp column does not match the block naming it",
+            ));
         }
-        prev = prev.wrapping_add(delta);
-        ts.push(prev);
-    }
-    if prev != header.max_ts {
+        &shared
+    } else {
+        owned = get_times(&mut r, header.min_ts, header.count, v1)?;
+        &owned
+    };
+    if ts.last() != Some(&header.max_ts) {
         return Err(corrupt("block ends at a timestamp its header does not say"));
     }
     let (&mode, rest) = r
@@ -542,6 +692,40 @@ mod tests {
             assert_eq!(get_column(&mut r, values.len(), false).unwrap(), values);
             assert!(r.is_empty());
         }
+    }
+
+    #[test]
+    fn shared_timestamp_columns_round_trip_and_must_match_their_block() {
+        let times: Vec<i64> = (0..500i64).map(|i| 1_000 + i * 15_000 + i % 5).collect();
+        let samples: Vec<(i64, f64)> = times.iter().map(|&t| (t, 0.5)).collect();
+        let column = encode_times(&times, 3).unwrap();
+        assert_eq!(decode_times(&column).unwrap(), times);
+        for cut in 0..column.len() {
+            assert!(decode_times(&column[..cut]).is_err(), "cut at {cut}");
+        }
+        let id = times_id(&times);
+        let block = encode_sharing(&samples, &id, 3).unwrap().unwrap();
+        let mut out = Vec::new();
+        let shared: std::sync::Arc<[i64]> = times.clone().into();
+        super::super::decode_with(&block, &mut out, &mut |got| {
+            assert_eq!(got, &id);
+            Ok(shared.clone())
+        })
+        .unwrap();
+        assert_eq!(out, samples);
+        // A column that is not the block's (another length, another start or end) is refused.
+        for wrong in [
+            &times[1..],
+            &times[..499],
+            &[&times[..499], &[i64::MAX]].concat(),
+        ] {
+            let wrong: std::sync::Arc<[i64]> = wrong.to_vec().into();
+            let err =
+                super::super::decode_with(&block, &mut Vec::new(), &mut |_| Ok(wrong.clone()))
+                    .unwrap_err();
+            assert!(err.to_string().contains("timestamp"), "{err}");
+        }
+        assert_ne!(times_id(&times), times_id(&times[1..]));
     }
 
     #[test]

@@ -65,12 +65,26 @@ impl Header {
     }
 }
 
-/// Decodes any chunk (hot or cold) into `out`, appending its samples in time order.
+/// Decodes any chunk (hot or cold) into `out`, appending its samples in time order. A block
+/// naming a shared timestamp column is an error here: see [`decode_with`].
 pub fn decode(buf: &[u8], out: &mut Vec<(i64, f64)>) -> Result<()> {
+    decode_with(buf, out, &mut |_| {
+        Err(corrupt(
+            "a block names a shared timestamp column outside its partition",
+        ))
+    })
+}
+
+/// Decodes any chunk, asking `resolve` for the shared timestamp column a block may name.
+pub fn decode_with(
+    buf: &[u8],
+    out: &mut Vec<(i64, f64)>,
+    resolve: &mut block::ResolveTimes<'_>,
+) -> Result<()> {
     let (header, body) = Header::read(buf)?;
     match header.tag {
         TAG_GORILLA => gorilla::decode_body(&header, body, out),
-        TAG_BLOCK | TAG_BLOCK_V1 => block::decode_body(&header, body, out),
+        TAG_BLOCK | TAG_BLOCK_V1 => block::decode_body(&header, body, out, resolve),
         t => Err(corrupt_owned(format!("unknown chunk tag {t}"))),
     }
 }
