@@ -7,7 +7,8 @@
 //! - partition data (`d_<partition>` keyspace): id + min_ts + chunk sequence -> chunk; after
 //!   every chunk, span marks ([`SPAN_PREFIX`]) and shared timestamp columns of cold blocks
 //!   ([`TIMES_PREFIX`] + content hash).
-//! - write-ahead log (`wal_<generation>` keyspace): record sequence -> record.
+//! - write-ahead log (`wal` keyspace): generation + record number -> record (formats 1 and
+//!   2 kept one keyspace per generation, `wal_<generation>`, keyed by record number).
 //!
 //! 0xFF never occurs in UTF-8, so it separates names and values without escaping. Signed
 //! timestamps are stored with the sign bit flipped so that byte order is time order.
@@ -221,9 +222,22 @@ pub fn chunk_seq(key: &[u8]) -> Result<u64> {
     Ok(u64::from_be_bytes(seq))
 }
 
-/// WAL record key.
-pub fn wal(seq: u64) -> [u8; 8] {
-    seq.to_be_bytes()
+/// WAL record key: generation, then record number within it.
+pub fn wal(generation: u64, record: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&generation.to_be_bytes());
+    k[8..].copy_from_slice(&record.to_be_bytes());
+    k
+}
+
+/// The generation of a WAL record key.
+pub fn wal_generation(key: &[u8]) -> Result<u64> {
+    let g: [u8; 8] = key
+        .get(..8)
+        .and_then(|g| g.try_into().ok())
+        .filter(|_| key.len() == 16)
+        .ok_or_else(|| corrupt("WAL key is not 16 bytes"))?;
+    Ok(u64::from_be_bytes(g))
 }
 
 #[cfg(test)]

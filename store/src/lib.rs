@@ -4,7 +4,7 @@
 //! store keeps them in three places:
 //!
 //! - the **head** (memory): each series' open Gorilla chunk plus out-of-order samples, made
-//!   durable first by a write-ahead log record per append (fjall keyspace `wal_<n>`), synced
+//!   durable first by a write-ahead log record per append (fjall keyspace `wal`), synced
 //!   before `append` returns;
 //! - **time partitions** (one fjall keyspace of chunks `d_<p>` and one of index `i_<p>` per
 //!   partition): sealed hot chunks of ~120 samples, re-packed into cold zstd blocks once the

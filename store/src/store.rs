@@ -188,7 +188,12 @@ struct Dict {
 
 struct Ingest {
     wal: Keyspace,
+    /// Generation of the records appended now; every older one is dropped at the next
+    /// checkpoint.
     generation: u64,
+    /// WAL keyspaces of formats 1 and 2 (`wal_<g>`), replayed at open, dropped at the first
+    /// checkpoint.
+    legacy_wal: Vec<Keyspace>,
     record: u64,
     wal_bytes: u64,
     last_checkpoint: Instant,
@@ -383,9 +388,9 @@ impl Store {
             dict.by_id.insert(id, labels);
         }
 
-        // Partitions and WAL generations.
+        // Partitions and the WAL keyspaces of older formats.
         let mut pids = BTreeSet::new();
-        let mut generations = BTreeSet::new();
+        let mut generations = BTreeMap::new();
         for name in db.list_keyspace_names() {
             let name: &str = &name;
             if let Some(p) = name.strip_prefix("d_").and_then(|p| p.parse::<i64>().ok()) {
@@ -394,7 +399,7 @@ impl Store {
                 .strip_prefix("wal_")
                 .and_then(|g| g.parse::<u64>().ok())
             {
-                generations.insert(g);
+                generations.insert(g, name.to_string());
             }
         }
         let mut parts = BTreeMap::new();
@@ -404,8 +409,20 @@ impl Store {
                 Arc::new(open_partition(&db, &path, pid, opts.memtable_bytes)?),
             );
         }
-        let generation = generations.last().copied().unwrap_or(0);
-        let wal = wal_generation(&db, generation, opts.wal_memtable_bytes).map_err(st)?;
+        let mut legacy_wal = Vec::new();
+        for name in generations.values() {
+            legacy_wal.push(
+                db.keyspace(name, KeyspaceCreateOptions::default)
+                    .map_err(st)?,
+            );
+        }
+        let wal = wal_keyspace(&db, opts.wal_memtable_bytes).map_err(st)?;
+        // This process appends a generation of its own: what the log holds is replayed, then
+        // dropped at the first checkpoint.
+        let generation = match wal.last_key_value() {
+            Some(kv) => keys::wal_generation(&kv.key().map_err(st)?)? + 1,
+            None => 0,
+        };
 
         let kept_bytes = opts.kept_bytes;
         let inner = Inner {
@@ -421,6 +438,7 @@ impl Store {
             ingest: Mutex::new(Ingest {
                 wal,
                 generation,
+                legacy_wal,
                 record: 0,
                 wal_bytes: 0,
                 last_checkpoint: Instant::now(),
@@ -439,7 +457,7 @@ impl Store {
             path,
             _temp: temp,
         };
-        inner.recover(&generations)?;
+        inner.recover()?;
         let path_for_thread = inner.path.clone();
         let inner = Arc::new(inner);
         let sync_every = match inner.opts.durability {
@@ -727,13 +745,15 @@ const LEVELS: usize = 7;
 /// Size of the table blocks that hold cold blocks.
 const COLD_TABLE_BLOCK: u32 = 64 << 10;
 
-/// Opens (or creates) WAL generation `g`'s keyspace, with a memtable of `memtable_bytes`. Its
-/// tables live until the next checkpoint and are read only to recover, so they are not
-/// compressed.
-fn wal_generation(db: &Database, g: u64, memtable_bytes: u64) -> fjall::Result<Keyspace> {
-    db.keyspace(&format!("wal_{g}"), || {
+/// Opens (or creates) the WAL keyspace, with a memtable of `memtable_bytes`. Its tables live
+/// until the next checkpoint or two and are read only to recover, so they are not compressed.
+/// One keyspace for every generation: creating and deleting a keyspace per checkpoint left
+/// files in fjall's own metadata that only a restart removed (3 per checkpoint).
+fn wal_keyspace(db: &Database, memtable_bytes: u64) -> fjall::Result<Keyspace> {
+    db.keyspace("wal", || {
         memtable(memtable_bytes)
             .data_block_compression_policy(fjall::config::CompressionPolicy::disabled())
+            .filter_policy(fjall::config::FilterPolicy::disabled())
     })
 }
 
@@ -858,12 +878,17 @@ impl Inner {
         Ok(())
     }
 
-    fn recover(&self, generations: &BTreeSet<u64>) -> Result<()> {
+    fn recover(&self) -> Result<()> {
         let mut ingest = self.ingest.lock().unwrap_or_else(|e| e.into_inner());
         let mut replayed = 0usize;
-        for &g in generations {
-            let ks =
-                wal_generation(&self.db, g, self.opts.wal_memtable_bytes).map_err(self.st())?;
+        // Older formats' generations first: they precede anything in `wal`.
+        let logs: Vec<Keyspace> = ingest
+            .legacy_wal
+            .iter()
+            .cloned()
+            .chain([ingest.wal.clone()])
+            .collect();
+        for ks in logs {
             for kv in ks.iter() {
                 let (_, v) = kv.into_inner().map_err(self.st())?;
                 let samples = wal::decode(&v)?;
@@ -875,9 +900,6 @@ impl Inner {
                 }
                 replayed += samples.len();
                 ingest.wal_bytes += v.len() as u64;
-                if g == ingest.generation {
-                    ingest.record += 1;
-                }
             }
         }
         if replayed > 0 {
@@ -1037,7 +1059,11 @@ impl Inner {
             ingest.record += 1;
             let record = wal::encode(&samples);
             let record_len = record.len() as u64;
-            wb.insert(&ingest.wal, keys::wal(ingest.record), record);
+            wb.insert(
+                &ingest.wal,
+                keys::wal(ingest.generation, ingest.record),
+                record,
+            );
             if let Err(e) = wb.commit() {
                 ingest.record -= 1;
                 return Err(storage(&self.path, e));
@@ -1149,12 +1175,7 @@ impl Inner {
         let spread = (ms(self.opts.out_of_order_window) / self.partition_ms).max(0) as u64 + 2;
         self.reserve_seq(ingest, head_series as u64 * spread + 16)?;
         self.head.seal_all(self, &self.seq);
-        let next = ingest.generation + 1;
-        let wal =
-            wal_generation(&self.db, next, self.opts.wal_memtable_bytes).map_err(self.st())?;
-        let old = std::mem::replace(&mut ingest.wal, wal);
-        let old_generation = ingest.generation;
-        ingest.generation = next;
+        ingest.generation += 1;
         ingest.record = 0;
         ingest.wal_bytes = 0;
         ingest.last_checkpoint = Instant::now();
@@ -1165,28 +1186,29 @@ impl Inner {
             .trim(newest.saturating_sub(head::KEEP_FOR_MS), |_| false);
         self.save_meta(ingest.seq_reserved)?;
         self.sync_all()?;
-        // Every generation before the new one is covered by the chunks just synced.
-        let names: Vec<String> = self
-            .db
-            .list_keyspace_names()
-            .iter()
-            .map(|n| n.to_string())
-            .collect();
-        for name in names {
-            if let Some(g) = name
-                .strip_prefix("wal_")
-                .and_then(|g| g.parse::<u64>().ok())
-                && g <= old_generation
-            {
-                let ks = if g == old_generation {
-                    old.clone()
-                } else {
-                    self.db
-                        .keyspace(&name, KeyspaceCreateOptions::default)
-                        .map_err(self.st())?
-                };
-                self.db.delete_keyspace(ks).map_err(self.st())?;
+        // Every generation before the new one is covered by the chunks just synced. First
+        // the last checkpoint's deletions are compacted away (tombstones leave only from the
+        // last level), then this one's records are deleted; the memtable holding them is
+        // flushed below, so the log keeps one small table of tombstones, and fjall, which
+        // frees a journal only once every keyspace written in it has a table past it, can
+        // free the journals.
+        ingest.wal.major_compact().map_err(self.st())?;
+        let covered = keys::wal(ingest.generation, 0);
+        let mut wb = self.db.batch();
+        let mut pending = 0usize;
+        for kv in ingest.wal.range(..covered) {
+            wb.remove(&ingest.wal, kv.key().map_err(self.st())?);
+            pending += 1;
+            if pending >= 65_536 {
+                std::mem::replace(&mut wb, self.db.batch())
+                    .commit()
+                    .map_err(self.st())?;
+                pending = 0;
             }
+        }
+        wb.commit().map_err(self.st())?;
+        for ks in ingest.legacy_wal.drain(..) {
+            self.db.delete_keyspace(ks).map_err(self.st())?;
         }
         // fjall keeps a journal file until every keyspace written in it has flushed its
         // memtable; without this the dropped WAL would linger on disk as journal (up to
@@ -1657,5 +1679,76 @@ impl Inner {
             min_time: min_pid.map(|p| p.saturating_mul(self.partition_ms)),
             max_time: (max != i64::MIN).then_some(max),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A format 2 directory's WAL (a keyspace per generation, keyed by record number) is
+    /// replayed at open and dropped at the first checkpoint, after which the samples are
+    /// still there.
+    #[test]
+    fn an_older_formats_wal_keyspaces_are_replayed_then_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = || StoreOptions {
+            maintenance_interval: None,
+            ..StoreOptions::default()
+        };
+        let m = Labels::from_pairs([("__name__", "m")]).unwrap();
+        let t0 = 1_700_000_000_000;
+        let id = {
+            let store = Store::open(dir.path(), opts()).unwrap();
+            store.append(&[(m.clone(), t0, 1.0)]).unwrap();
+            store.flush().unwrap();
+            let id = store.inner.dict().by_labels[&m];
+            store.close().unwrap();
+            id
+        };
+        {
+            let db = Database::builder(dir.path().join("lsm")).open().unwrap();
+            let old = db
+                .keyspace("wal_7", KeyspaceCreateOptions::default)
+                .unwrap();
+            for (record, (t, v)) in [(t0 + 1_000, 2.0), (t0 + 2_000, 3.0)]
+                .into_iter()
+                .enumerate()
+            {
+                old.insert(
+                    (record as u64 + 1).to_be_bytes(),
+                    wal::encode(&[(id, t, v)]),
+                )
+                .unwrap();
+            }
+            db.persist(PersistMode::SyncAll).unwrap();
+        }
+        std::fs::write(dir.path().join(MARKER), "ward-store format 2\n").unwrap();
+        let expected = vec![(t0, 1.0), (t0 + 1_000, 2.0), (t0 + 2_000, 3.0)];
+        let store = Store::open(dir.path(), opts()).unwrap();
+        let samples = |store: &Store| {
+            store.select(&[], i64::MIN, i64::MAX).unwrap()[0]
+                .samples
+                .clone()
+        };
+        assert_eq!(samples(&store), expected);
+        let names = |store: &Store| -> Vec<String> {
+            store
+                .inner
+                .db
+                .list_keyspace_names()
+                .iter()
+                .map(|n| n.to_string())
+                .filter(|n| n.starts_with("wal"))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        };
+        assert_eq!(names(&store), ["wal", "wal_7"]);
+        store.flush().unwrap();
+        assert_eq!(names(&store), ["wal"]);
+        store.close().unwrap();
+        let store = Store::open(dir.path(), opts()).unwrap();
+        assert_eq!(samples(&store), expected);
     }
 }

@@ -1,9 +1,9 @@
 //! Write-ahead log records: one per append, holding every accepted sample of that append.
 //!
 //! A record is `count (uvarint)` then, per sample, `series id (uvarint)`, `timestamp - previous
-//! timestamp (zigzag varint)` and the value's 8 bytes (little endian). Records live in a
-//! `wal_<generation>` keyspace; a checkpoint seals the head into chunks, starts a new generation
-//! and drops the old keyspaces whole.
+//! timestamp (zigzag varint)` and the value's 8 bytes (little endian). Records live in the
+//! `wal` keyspace keyed by generation and record number; a checkpoint seals the head into
+//! chunks, starts a new generation and deletes the older ones' records.
 
 use crate::Result;
 use crate::codec::varint;

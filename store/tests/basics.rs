@@ -529,3 +529,43 @@ fn kept_chunks_hold_their_budget_and_every_sample_stays_readable() {
         }
     }
 }
+
+/// Files under `dir`, recursively.
+fn files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            if p.is_dir() { files(&p) } else { 1 }
+        })
+        .sum()
+}
+
+/// A long-running store checkpoints every few minutes: each checkpoint must leave the
+/// directory as it found it, not a few more files each time (a WAL keyspace per generation
+/// did: 3 files of fjall metadata per checkpoint until the next restart).
+#[test]
+fn checkpoints_leave_no_files_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let s = l("m", &[]);
+    let mut t = T0;
+    let mut checkpoints = |n: usize| {
+        for _ in 0..n {
+            store.append(&[(s.clone(), t, 1.0)]).unwrap();
+            t += 1_000;
+            store.flush().unwrap();
+        }
+        files(dir.path())
+    };
+    let before = checkpoints(20);
+    let after = checkpoints(150);
+    assert!(
+        after <= before + 8,
+        "{before} files after 20 checkpoints, {after} after 170"
+    );
+    assert_eq!(all(&store, &[])[0].1.len(), 170);
+    store.close().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert_eq!(all(&store, &[])[0].1.len(), 170);
+}
