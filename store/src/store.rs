@@ -1564,14 +1564,10 @@ impl Inner {
                     }
                     let seq = keys::chunk_seq(&k)?;
                     buf.clear();
-                    codec::decode_with(&v, &mut buf, &mut |c| {
+                    codec::decode_range(&v, &mut buf, start..=end, &mut |c| {
                         columns.get(&snap, &p.data, &self.path, c)
                     })?;
-                    samples.extend(
-                        buf.iter()
-                            .filter(|(t, _)| (start..=end).contains(t))
-                            .map(|&(t, x)| (t, seq, x)),
-                    );
+                    samples.extend(buf.iter().map(|&(t, x)| (t, seq, x)));
                 }
             }
             loaded += samples.len();

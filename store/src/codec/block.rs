@@ -462,11 +462,14 @@ fn exponent_of(v: f64) -> Option<u32> {
 /// partition).
 pub type ResolveTimes<'a> = dyn FnMut(&TimesId) -> Result<std::sync::Arc<[i64]>> + 'a;
 
-/// Decodes a block body described by `header`; `resolve` gives shared timestamp columns.
+/// Decodes the samples of a block body described by `header` whose timestamps are in
+/// `range` (every byte is still checked; values outside it are never turned into floats);
+/// `resolve` gives shared timestamp columns.
 pub fn decode_body(
     header: &Header,
     body: &[u8],
     out: &mut Vec<(i64, f64)>,
+    range: std::ops::RangeInclusive<i64>,
     resolve: &mut ResolveTimes<'_>,
 ) -> Result<()> {
     if header.count == 0 {
@@ -500,7 +503,10 @@ pub fn decode_body(
         .split_first()
         .ok_or_else(|| corrupt("block has no values"))?;
     r = rest;
-    out.reserve(header.count);
+    // The samples wanted: timestamps ascend.
+    let from = ts.partition_point(|t| t < range.start());
+    let to = ts.partition_point(|t| t <= range.end());
+    out.reserve(to.saturating_sub(from));
     match mode {
         VALUES_DECIMAL_DELTA | VALUES_DECIMAL_DELTA2 | VALUES_DECIMAL
             if !(v1 && mode == VALUES_DECIMAL) =>
@@ -525,9 +531,9 @@ pub fn decode_body(
                 header.count - 1
             };
             let mut coded = get_column(&mut r, n, v1)?.into_iter();
-            out.push((ts[0], m as f64 / scale));
-            for (i, &t) in ts.iter().enumerate().skip(1) {
+            for (i, &t) in ts.iter().enumerate().take(to) {
                 match mode {
+                    _ if i == 0 => {}
                     VALUES_DECIMAL_DELTA2 => {
                         if i > 1 {
                             d = d.wrapping_add(coded.next().unwrap_or(0));
@@ -537,14 +543,19 @@ pub fn decode_body(
                     VALUES_DECIMAL_DELTA => m = m.wrapping_add(coded.next().unwrap_or(0)),
                     _ => m = coded.next().unwrap_or(0),
                 }
-                out.push((t, m as f64 / scale));
+                if i >= from {
+                    out.push((t, m as f64 / scale));
+                }
             }
         }
         VALUES_XOR => {
             let mut prev = 0u64;
-            for (&t, x) in ts.iter().zip(get_planes(&mut r, header.count)?) {
+            let xors = get_planes(&mut r, header.count)?;
+            for (i, (&t, x)) in ts.iter().zip(xors).enumerate().take(to) {
                 prev ^= x;
-                out.push((t, f64::from_bits(prev)));
+                if i >= from {
+                    out.push((t, f64::from_bits(prev)));
+                }
             }
         }
         m => {
@@ -726,6 +737,51 @@ mod tests {
             assert!(err.to_string().contains("timestamp"), "{err}");
         }
         assert_ne!(times_id(&times), times_id(&times[1..]));
+    }
+
+    /// A range gives exactly the samples a full decode has in it, for every value form.
+    #[test]
+    fn a_range_decodes_exactly_its_samples() {
+        let t0 = 1_700_000_000_000i64;
+        let forms: Vec<Vec<(i64, f64)>> = vec![
+            (0..300)
+                .map(|i| (t0 + i * 15_000, i as f64 * 0.25))
+                .collect(),
+            (0..300)
+                .map(|i| (t0 + i * 15_000, (i * i) as f64))
+                .collect(),
+            (0..300)
+                .map(|i| (t0 + i * 15_000, ((i * 7_919) % 101) as f64))
+                .collect(),
+            (0..300)
+                .map(|i| (t0 + i * 15_000, (i as f64).sqrt()))
+                .collect(),
+        ];
+        for samples in forms {
+            let block = encode(&samples, 3).unwrap().unwrap();
+            for (start, end) in [
+                (i64::MIN, i64::MAX),
+                (t0, t0),
+                (t0 + 1, t0 + 15_000 * 10),
+                (t0 + 15_000 * 299, i64::MAX),
+                (t0 + 15_000 * 120 - 1, t0 + 15_000 * 180 + 1),
+                (t0 - 10, t0 - 1),
+                (t0 + 15_000 * 300, i64::MAX),
+            ] {
+                let mut out = vec![(0, 0.0)];
+                super::super::decode_range(&block, &mut out, start..=end, &mut |_| unreachable!())
+                    .unwrap();
+                let expected: Vec<(i64, f64)> = std::iter::once((0, 0.0))
+                    .chain(
+                        samples
+                            .iter()
+                            .copied()
+                            .filter(|(t, _)| (start..=end).contains(t)),
+                    )
+                    .collect();
+                assert_eq!(out, expected, "[{start}, {end}]");
+            }
+        }
     }
 
     #[test]

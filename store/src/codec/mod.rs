@@ -81,10 +81,31 @@ pub fn decode_with(
     out: &mut Vec<(i64, f64)>,
     resolve: &mut block::ResolveTimes<'_>,
 ) -> Result<()> {
+    decode_range(buf, out, i64::MIN..=i64::MAX, resolve)
+}
+
+/// Decodes the samples of any chunk whose timestamps are in `range` (a cold block of a day
+/// then turns only those into values; a hot chunk is decoded whole and trimmed).
+pub fn decode_range(
+    buf: &[u8],
+    out: &mut Vec<(i64, f64)>,
+    range: std::ops::RangeInclusive<i64>,
+    resolve: &mut block::ResolveTimes<'_>,
+) -> Result<()> {
     let (header, body) = Header::read(buf)?;
     match header.tag {
-        TAG_GORILLA => gorilla::decode_body(&header, body, out),
-        TAG_BLOCK | TAG_BLOCK_V1 => block::decode_body(&header, body, out, resolve),
+        TAG_GORILLA => {
+            let first = out.len();
+            gorilla::decode_body(&header, body, out)?;
+            // Timestamps ascend: keep the run inside the range.
+            let got = &out[first..];
+            let from = got.partition_point(|(t, _)| t < range.start());
+            let to = got.partition_point(|(t, _)| t <= range.end());
+            out.truncate(first + to);
+            out.drain(first..first + from);
+            Ok(())
+        }
+        TAG_BLOCK | TAG_BLOCK_V1 => block::decode_body(&header, body, out, range, resolve),
         t => Err(corrupt_owned(format!("unknown chunk tag {t}"))),
     }
 }
