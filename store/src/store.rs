@@ -420,7 +420,9 @@ impl Store {
         // This process appends a generation of its own: what the log holds is replayed, then
         // dropped at the first checkpoint.
         let generation = match wal.last_key_value() {
-            Some(kv) => keys::wal_generation(&kv.key().map_err(st)?)? + 1,
+            Some(kv) => keys::wal_generation(&kv.key().map_err(st)?)?
+                .checked_add(1)
+                .ok_or_else(|| Error::Corrupt("the WAL's last generation is u64::MAX".into()))?,
             None => 0,
         };
 
@@ -1186,29 +1188,35 @@ impl Inner {
             .trim(newest.saturating_sub(head::KEEP_FOR_MS), |_| false);
         self.save_meta(ingest.seq_reserved)?;
         self.sync_all()?;
-        // Every generation before the new one is covered by the chunks just synced. First
+        // Every generation before the new one is covered by the chunks just synced. The
+        // oldest log goes first, so that a crash part way never leaves an older record
+        // without the newer ones that overwrote it: older formats' keyspaces (each one
+        // forgotten only once dropped), then this format's records. Before those are deleted,
         // the last checkpoint's deletions are compacted away (tombstones leave only from the
-        // last level), then this one's records are deleted; the memtable holding them is
-        // flushed below, so the log keeps one small table of tombstones, and fjall, which
-        // frees a journal only once every keyspace written in it has a table past it, can
-        // free the journals.
-        ingest.wal.major_compact().map_err(self.st())?;
-        let covered = keys::wal(ingest.generation, 0);
-        let mut wb = self.db.batch();
-        let mut pending = 0usize;
-        for kv in ingest.wal.range(..covered) {
-            wb.remove(&ingest.wal, kv.key().map_err(self.st())?);
-            pending += 1;
-            if pending >= 65_536 {
-                std::mem::replace(&mut wb, self.db.batch())
-                    .commit()
-                    .map_err(self.st())?;
-                pending = 0;
-            }
+        // last level); the memtable holding the new ones is flushed below, so the log keeps
+        // one small table of tombstones. fjall frees a journal only once every keyspace
+        // written in it has a table past it: with nothing to delete, the log is left as it
+        // is rather than compacted down to no table at all.
+        while let Some(ks) = ingest.legacy_wal.first() {
+            self.db.delete_keyspace(ks.clone()).map_err(self.st())?;
+            ingest.legacy_wal.remove(0);
         }
-        wb.commit().map_err(self.st())?;
-        for ks in ingest.legacy_wal.drain(..) {
-            self.db.delete_keyspace(ks).map_err(self.st())?;
+        let covered = keys::wal(ingest.generation, 0);
+        if ingest.wal.range(..covered).next().is_some() {
+            ingest.wal.major_compact().map_err(self.st())?;
+            let mut wb = self.db.batch();
+            let mut pending = 0usize;
+            for kv in ingest.wal.range(..covered) {
+                wb.remove(&ingest.wal, kv.key().map_err(self.st())?);
+                pending += 1;
+                if pending >= 65_536 {
+                    std::mem::replace(&mut wb, self.db.batch())
+                        .commit()
+                        .map_err(self.st())?;
+                    pending = 0;
+                }
+            }
+            wb.commit().map_err(self.st())?;
         }
         // fjall keeps a journal file until every keyspace written in it has flushed its
         // memtable; without this the dropped WAL would linger on disk as journal (up to

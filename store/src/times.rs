@@ -184,6 +184,42 @@ mod tests {
         assert!(err.to_string().contains("is missing from d_0"), "{err}");
     }
 
+    /// Columns alike in length, first and last timestamp but not in between are two columns:
+    /// each block reads back its own timestamps.
+    #[test]
+    fn columns_differing_only_inside_are_not_confused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
+        let data = db
+            .keyspace("d_0", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        let a: Vec<(i64, f64)> = vec![(0, 1.0), (15_001, 2.0), (30_000, 3.0), (45_000, 4.0)];
+        let mut b = a.clone();
+        b[1].0 = 15_003;
+        assert_ne!(
+            block::times_id(&a.iter().map(|s| s.0).collect::<Vec<_>>()),
+            block::times_id(&b.iter().map(|s| s.0).collect::<Vec<_>>())
+        );
+        let mut writer = TimesWriter::default();
+        let mut wb = db.batch();
+        let blocks: Vec<Vec<u8>> = [&a, &b, &a, &b, &b]
+            .iter()
+            .map(|s| writer.encode(&mut wb, &data, s, 3).unwrap().unwrap().0)
+            .collect();
+        wb.commit().unwrap();
+        assert_eq!(data.prefix(keys::TIMES_PREFIX).count(), 2);
+        let snap = db.snapshot();
+        let mut reader = TimesReader::default();
+        for (block, expected) in blocks.iter().zip([&a, &b, &a, &b, &b]) {
+            let mut out = Vec::new();
+            codec::decode_with(block, &mut out, &mut |id| {
+                reader.get(&snap, &data, dir.path(), id)
+            })
+            .unwrap();
+            assert_eq!(&out, expected);
+        }
+    }
+
     #[test]
     fn only_uneven_timestamps_are_irregular() {
         assert!(regular(&[]));

@@ -36,20 +36,26 @@ const TIMESTAMPS_SHARED: u8 = 2;
 const COLUMN_ZIGZAG: u8 = 0;
 const COLUMN_OFFSET: u8 = 1;
 
+/// Most samples a block (or a shared timestamp column) may hold when read: far above what
+/// the store writes (16,384), low enough that a corrupt count cannot exhaust memory.
+pub const MAX_BLOCK_SAMPLES: usize = 1 << 20;
+
 /// Largest decimal exponent tried: 10^15 still fits 53-bit mantissas of small numbers.
 const MAX_EXP: u32 = 15;
 
-/// The content hash that names a column of timestamps shared by blocks (xxh3-128 of the
-/// timestamps' little-endian bytes: stable across versions and platforms).
+/// The content hash that names a column of timestamps shared by blocks: the first 16 bytes
+/// of the SHA-256 of the timestamps' little-endian bytes. Collision-resistant (clients choose
+/// timestamps: two columns must never share a name), stable across versions and platforms.
 pub type TimesId = [u8; 16];
 
 /// The [`TimesId`] of these timestamps.
 pub fn times_id(times: &[i64]) -> TimesId {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    for t in times {
-        h.update(&t.to_le_bytes());
-    }
-    h.digest128().to_be_bytes()
+    use sha2::Digest;
+    let bytes: Vec<u8> = times.iter().flat_map(|t| t.to_le_bytes()).collect();
+    let digest = sha2::Sha256::digest(&bytes);
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    id
 }
 
 /// Encodes samples (strictly increasing timestamps) as one block with its own timestamps.
@@ -117,7 +123,7 @@ pub fn decode_times(buf: &[u8]) -> Result<Vec<i64>> {
     let mut r = buf;
     let count = varint::get_u64(&mut r)? as usize;
     let first = varint::get_i64(&mut r)?;
-    if count == 0 || count > buf.len().saturating_mul(8).max(1 << 20) {
+    if count == 0 || count > MAX_BLOCK_SAMPLES {
         return Err(corrupt("a shared timestamp column has an impossible count"));
     }
     let times = get_times(&mut r, first, count, false)?;
@@ -475,6 +481,11 @@ pub fn decode_body(
     if header.count == 0 {
         return Err(corrupt("block has no samples"));
     }
+    // The store writes at most 16,384 samples per block; a corrupt count must not size an
+    // allocation.
+    if header.count > MAX_BLOCK_SAMPLES {
+        return Err(corrupt("block claims more samples than any block holds"));
+    }
     let v1 = header.tag == TAG_BLOCK_V1;
     let mut r = body;
     let owned;
@@ -483,7 +494,7 @@ pub fn decode_body(
         let id: TimesId = r
             .get(1..17)
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| corrupt("block names a shared timestamp column it does not hold"))?;
+            .ok_or_else(|| corrupt("block's shared timestamp column id is truncated"))?;
         r = &r[17..];
         shared = resolve(&id)?;
         if shared.len() != header.count || shared.first() != Some(&header.min_ts) {

@@ -100,7 +100,7 @@ pub fn decode_range(
             // Timestamps ascend: keep the run inside the range.
             let got = &out[first..];
             let from = got.partition_point(|(t, _)| t < range.start());
-            let to = got.partition_point(|(t, _)| t <= range.end());
+            let to = got.partition_point(|(t, _)| t <= range.end()).max(from);
             out.truncate(first + to);
             out.drain(first..first + from);
             Ok(())
