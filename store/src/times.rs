@@ -118,15 +118,21 @@ mod tests {
     use super::*;
     use crate::codec;
 
-    /// Three series scraped together with jitter and one on its own: the first block keeps
-    /// its timestamps, the next two name one stored column, and every block reads back.
-    #[test]
-    fn blocks_with_the_same_uneven_timestamps_share_one_column() {
+    /// A database with one partition data keyspace, `d_0`.
+    fn partition() -> (tempfile::TempDir, fjall::Database, Keyspace) {
         let dir = tempfile::tempdir().unwrap();
         let db = fjall::Database::builder(dir.path()).open().unwrap();
         let data = db
             .keyspace("d_0", fjall::KeyspaceCreateOptions::default)
             .unwrap();
+        (dir, db, data)
+    }
+
+    /// Three series scraped together with jitter and one on its own: the first block keeps
+    /// its timestamps, the next two name one stored column, and every block reads back.
+    #[test]
+    fn blocks_with_the_same_uneven_timestamps_share_one_column() {
+        let (dir, db, data) = partition();
         let t0 = 1_700_000_000_000i64;
         // A few ms of jitter, with no period for zstd to find (xorshift64).
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -188,11 +194,7 @@ mod tests {
     /// each block reads back its own timestamps.
     #[test]
     fn columns_differing_only_inside_are_not_confused() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = fjall::Database::builder(dir.path()).open().unwrap();
-        let data = db
-            .keyspace("d_0", fjall::KeyspaceCreateOptions::default)
-            .unwrap();
+        let (dir, db, data) = partition();
         let a: Vec<(i64, f64)> = vec![(0, 1.0), (15_001, 2.0), (30_000, 3.0), (45_000, 4.0)];
         let mut b = a.clone();
         b[1].0 = 15_003;
