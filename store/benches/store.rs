@@ -821,6 +821,7 @@ impl Bench {
         let mut rates = Vec::new();
         for (durability, name, per_batch) in [
             (Durability::Sync, "Sync", 1),
+            (Durability::Sync, SHARED, 1),
             (
                 Durability::Buffered {
                     interval: Duration::from_secs(1),
@@ -840,7 +841,13 @@ impl Bench {
             let dir = self
                 .tmp
                 .join(format!("ward-ingest-{name}-{per_batch}").replace(['(', ')', ' '], ""));
-            let r = ward_ingest(self.data.as_ref().unwrap(), &dir, durability, per_batch);
+            let r = ward_ingest_mode(
+                self.data.as_ref().unwrap(),
+                &dir,
+                durability,
+                per_batch,
+                name == SHARED,
+            );
             let rate = r.samples as f64 / (r.append + r.flush).as_secs_f64();
             self.row(
                 "ingest",
@@ -1432,7 +1439,22 @@ struct IngestRun {
 
 /// Appends the data set to a fresh store in `dir`, `per_batch` scrapes of every series per
 /// append. Only `append` and the final `flush` are timed (not filling the batch).
+/// The ingest mode that keeps its series' `Arc<Labels>` from append to append and calls
+/// `Store::append_shared`, as ward's scheduler and sampler do (the store finds each series by
+/// the allocation's address instead of hashing its labels), Sync.
+const SHARED: &str = "Sync, append_shared";
+
 fn ward_ingest(data: &Data, dir: &Path, durability: Durability, per_batch: usize) -> IngestRun {
+    ward_ingest_mode(data, dir, durability, per_batch, false)
+}
+
+fn ward_ingest_mode(
+    data: &Data,
+    dir: &Path,
+    durability: Durability,
+    per_batch: usize,
+    shared: bool,
+) -> IngestRun {
     let opts = StoreOptions {
         durability,
         ..StoreOptions::default()
@@ -1441,6 +1463,13 @@ fn ward_ingest(data: &Data, dir: &Path, durability: Durability, per_batch: usize
     let n = data.defs.len();
     let mut batch: Vec<(Labels, i64, f64)> = (0..per_batch)
         .flat_map(|_| data.defs.iter().map(|d| (d.labels.clone(), 0, 0.0)))
+        .collect();
+    let mut shared_batch: Vec<(std::sync::Arc<Labels>, i64, f64)> = (0..per_batch)
+        .flat_map(|_| {
+            data.defs
+                .iter()
+                .map(|d| (std::sync::Arc::new(d.labels.clone()), 0, 0.0))
+        })
         .collect();
     let mut append = Duration::ZERO;
     let cpu0 = cpu_secs(std::process::id());
@@ -1451,14 +1480,23 @@ fn ward_ingest(data: &Data, dir: &Path, durability: Durability, per_batch: usize
         let scrapes = per_batch.min(SCRAPES - first);
         for k in 0..scrapes {
             for s in 0..n {
-                let e = &mut batch[k * n + s];
-                e.1 = data.ts(s, first + k);
-                e.2 = data.value(s, first + k);
+                let (t, v) = (data.ts(s, first + k), data.value(s, first + k));
+                if shared {
+                    let e = &mut shared_batch[k * n + s];
+                    (e.1, e.2) = (t, v);
+                } else {
+                    let e = &mut batch[k * n + s];
+                    (e.1, e.2) = (t, v);
+                }
             }
         }
         let t1 = Instant::now();
         fill += t1 - t;
-        let r = store.append(&batch[..scrapes * n]).unwrap();
+        let r = if shared {
+            store.append_shared(&shared_batch[..scrapes * n]).unwrap()
+        } else {
+            store.append(&batch[..scrapes * n]).unwrap()
+        };
         append += t1.elapsed();
         assert_eq!(r.rejected_total, 0);
         accepted += r.accepted;

@@ -17,10 +17,61 @@ pub struct Label {
 
 /// A validated label set, sorted by name, without empty values. Two label sets that hold the
 /// same pairs are equal whatever order they were given in.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Labels(Vec<Label>);
+///
+/// It carries its own hash, computed once when built: the store looks every appended sample's
+/// series up by its label set, and a caller that keeps its label sets from one append to the
+/// next (as scrapers do) then never hashes their strings again. The hash is seeded per process
+/// (foldhash), so clients cannot aim label sets at one bucket; it also rejects most unequal
+/// sets before their strings are compared.
+#[derive(Debug, Clone)]
+pub struct Labels {
+    labels: Vec<Label>,
+    hash: u64,
+}
+
+/// The per-process seed of [`Labels`]' hashes.
+static LABELS_HASH: std::sync::LazyLock<foldhash::fast::RandomState> =
+    std::sync::LazyLock::new(foldhash::fast::RandomState::default);
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.labels == other.labels
+    }
+}
+
+impl Eq for Labels {}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labels {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.labels.cmp(&other.labels)
+    }
+}
+
+impl std::hash::Hash for Labels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl Default for Labels {
+    fn default() -> Self {
+        Self::wrap(Vec::new())
+    }
+}
 
 impl Labels {
+    fn wrap(labels: Vec<Label>) -> Self {
+        use std::hash::BuildHasher;
+        let hash = LABELS_HASH.hash_one(&labels);
+        Self { labels, hash }
+    }
+
     /// Builds a label set from pairs, checking names and dropping empty values.
     pub fn from_pairs<N, V>(pairs: impl IntoIterator<Item = (N, V)>) -> Result<Self>
     where
@@ -52,27 +103,30 @@ impl Labels {
         }
         // A label set lives as long as its series: no spare room from collecting.
         labels.shrink_to_fit();
-        Ok(Self(labels))
+        Ok(Self::wrap(labels))
     }
 
     /// Wraps labels that are already sorted, unique, valid and non-empty (as decoded from the
     /// store's own keys).
     pub(crate) fn from_sorted_unchecked(mut labels: Vec<Label>) -> Self {
         labels.shrink_to_fit();
-        Self(labels)
+        Self::wrap(labels)
     }
 
     /// Total bytes of names and values.
     pub fn byte_len(&self) -> usize {
-        self.0.iter().map(|l| l.name.len() + l.value.len()).sum()
+        self.labels
+            .iter()
+            .map(|l| l.name.len() + l.value.len())
+            .sum()
     }
 
     /// The value of label `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
+        self.labels
             .binary_search_by(|l| l.name.as_str().cmp(name))
             .ok()
-            .map(|i| self.0[i].value.as_str())
+            .map(|i| self.labels[i].value.as_str())
     }
 
     /// The metric name (`__name__`), if present.
@@ -82,17 +136,17 @@ impl Labels {
 
     /// The labels, sorted by name.
     pub fn iter(&self) -> impl Iterator<Item = &Label> {
-        self.0.iter()
+        self.labels.iter()
     }
 
     /// Number of labels.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.labels.len()
     }
 
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.labels.is_empty()
     }
 }
 
@@ -102,7 +156,7 @@ impl fmt::Display for Labels {
         f.write_str(self.metric_name().unwrap_or(""))?;
         f.write_str("{")?;
         let mut first = true;
-        for label in self.0.iter().filter(|l| l.name != METRIC_NAME) {
+        for label in self.labels.iter().filter(|l| l.name != METRIC_NAME) {
             if !first {
                 f.write_str(", ")?;
             }
@@ -130,6 +184,28 @@ pub fn is_valid_label_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The carried hash follows the pairs, not the order they came in; equality, ordering and
+    /// hashing agree with the pairs.
+    #[test]
+    fn equal_sets_hash_alike_and_order_by_their_pairs() {
+        let a = Labels::from_pairs([("__name__", "up"), ("job", "a"), ("x", "1")]).unwrap();
+        let b =
+            Labels::from_pairs([("x", "1"), ("job", "a"), ("__name__", "up"), ("e", "")]).unwrap();
+        let c = Labels::from_pairs([("__name__", "up"), ("job", "b"), ("x", "1")]).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(a < c);
+        let mut map = std::collections::HashMap::new();
+        map.insert(a.clone(), 1);
+        map.insert(c.clone(), 2);
+        assert_eq!(map.get(&b), Some(&1));
+        assert_eq!(map.get(&c), Some(&2));
+        assert_eq!(
+            Labels::default(),
+            Labels::from_pairs::<&str, &str>([]).unwrap()
+        );
+    }
 
     #[test]
     fn order_does_not_matter_and_empty_values_drop() {
