@@ -230,6 +230,10 @@ pub fn wal(generation: u64, record: u64) -> [u8; 16] {
     k
 }
 
+/// A key of the WAL keyspace that is no record (records start at number 1): written with
+/// every checkpoint's deletions and never deleted, so that the keyspace keeps a table.
+pub const WAL_SENTINEL: [u8; 16] = [0; 16];
+
 /// The generation of a WAL record key.
 pub fn wal_generation(key: &[u8]) -> Result<u64> {
     let g: [u8; 8] = key

@@ -892,7 +892,10 @@ impl Inner {
             .collect();
         for ks in logs {
             for kv in ks.iter() {
-                let (_, v) = kv.into_inner().map_err(self.st())?;
+                let (k, v) = kv.into_inner().map_err(self.st())?;
+                if *k == keys::WAL_SENTINEL {
+                    continue;
+                }
                 let samples = wal::decode(&v)?;
                 self.reserve_seq(&mut ingest, samples.len() as u64 * 2 + 16)?;
                 for &(id, ts, value) in &samples {
@@ -1198,32 +1201,37 @@ impl Inner {
         // Every generation before the new one is covered by the chunks just synced. The
         // oldest log goes first, so that a crash part way never leaves an older record
         // without the newer ones that overwrote it: older formats' keyspaces (each one
-        // forgotten only once dropped), then this format's records. Before those are deleted,
-        // the last checkpoint's deletions are compacted away (tombstones leave only from the
-        // last level); the memtable holding the new ones is flushed below, so the log keeps
-        // one small table of tombstones. fjall frees a journal only once every keyspace
-        // written in it has a table past it: with nothing to delete, the log is left as it
-        // is rather than compacted down to no table at all.
+        // forgotten only once dropped), then this format's records.
         while let Some(ks) = ingest.legacy_wal.first() {
             self.db.delete_keyspace(ks.clone()).map_err(self.st())?;
             ingest.legacy_wal.remove(0);
         }
+        // Then this generation's records. Tombstones leave only from the last level (with
+        // the records they cover): the deletions are flushed and the log major-compacted
+        // down to a sentinel key, rewritten with every deletion (in its last batch) and never
+        // deleted, so that the log always keeps one table, past every record: fjall frees a
+        // journal only once every keyspace written in it has a table past it.
         let covered = keys::wal(ingest.generation, 0);
-        if ingest.wal.range(..covered).next().is_some() {
-            ingest.wal.major_compact().map_err(self.st())?;
-            let mut wb = self.db.batch();
-            let mut pending = 0usize;
-            for kv in ingest.wal.range(..covered) {
-                wb.remove(&ingest.wal, kv.key().map_err(self.st())?);
-                pending += 1;
-                if pending >= 65_536 {
-                    std::mem::replace(&mut wb, self.db.batch())
-                        .commit()
-                        .map_err(self.st())?;
-                    pending = 0;
-                }
+        let mut wb = self.db.batch();
+        let (mut pending, mut deleted) = (0usize, 0usize);
+        for kv in ingest.wal.range(keys::wal(0, 1)..covered) {
+            wb.remove(&ingest.wal, kv.key().map_err(self.st())?);
+            pending += 1;
+            deleted += 1;
+            if pending >= 65_536 {
+                std::mem::replace(&mut wb, self.db.batch())
+                    .commit()
+                    .map_err(self.st())?;
+                pending = 0;
             }
-            wb.commit().map_err(self.st())?;
+        }
+        if deleted > 0 {
+            wb.insert(&ingest.wal, keys::WAL_SENTINEL, []);
+        }
+        wb.commit().map_err(self.st())?;
+        if deleted > 0 {
+            ingest.wal.rotate_memtable_and_wait().map_err(self.st())?;
+            ingest.wal.major_compact().map_err(self.st())?;
         }
         // fjall keeps a journal file until every keyspace written in it has flushed its
         // memtable; without this the dropped WAL would linger on disk as journal (up to
@@ -1696,6 +1704,39 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// After a checkpoint, the log keeps nothing of the records it covered but one table
+    /// (a sentinel), never none: fjall frees a journal only once every keyspace written in it
+    /// has a table past it.
+    #[test]
+    fn checkpoints_leave_the_log_one_small_table() {
+        let store = Store::temporary(StoreOptions {
+            maintenance_interval: None,
+            wal_memtable_bytes: 1 << 20,
+            ..StoreOptions::default()
+        })
+        .unwrap();
+        let series: Vec<Labels> = (0..1000)
+            .map(|i| Labels::from_pairs([("__name__", "m"), ("i", &i.to_string())]).unwrap())
+            .collect();
+        let t0 = 1_700_000_000_000;
+        for k in 0..200i64 {
+            let batch: Vec<_> = series
+                .iter()
+                .map(|s| (s, t0 + k * 15_000, (k * 7 % 13) as f64 * 0.5))
+                .collect();
+            store.append(&batch).unwrap();
+        }
+        let wal = store.inner.lock_ingest().unwrap().wal.clone();
+        assert!(wal.table_count() >= 1, "the log never flushed: no test");
+        store.flush().unwrap();
+        assert_eq!(wal.table_count(), 1);
+        assert!(wal.disk_space() < 16 << 10, "{} bytes", wal.disk_space());
+        assert_eq!(wal.iter().count(), 1);
+        let got = store.select(&[], i64::MIN, i64::MAX).unwrap();
+        assert_eq!(got.iter().map(|s| s.samples.len()).sum::<usize>(), 200_000);
+        drop(store);
+    }
 
     /// A format 2 directory's WAL (a keyspace per generation, keyed by record number) is
     /// replayed at open and dropped at the first checkpoint, after which the samples are
