@@ -1225,24 +1225,23 @@ impl Inner {
                 pending = 0;
             }
         }
+        // With nothing deleted, the batch is empty and the log already as it should be.
         if deleted > 0 {
             wb.insert(&ingest.wal, keys::WAL_SENTINEL, []);
-        }
-        wb.commit().map_err(self.st())?;
-        if deleted > 0 {
+            wb.commit().map_err(self.st())?;
             ingest.wal.rotate_memtable_and_wait().map_err(self.st())?;
             ingest.wal.major_compact().map_err(self.st())?;
         }
         // fjall keeps a journal file until every keyspace written in it has flushed its
-        // memtable; without this the dropped WAL would linger on disk as journal (up to
-        // fjall's 512 MiB limit). The flushes run on fjall's workers.
+        // memtable; without this the journals holding the deleted records would linger on
+        // disk (up to fjall's 512 MiB limit). The flushes run on fjall's workers. The log's
+        // memtable is empty here: flushed above, and no append runs under the ingest lock.
         for p in self.partitions(i64::MIN, i64::MAX) {
             p.data.rotate_memtable().map_err(self.st())?;
             p.index.rotate_memtable().map_err(self.st())?;
         }
         self.series.rotate_memtable().map_err(self.st())?;
         self.meta.rotate_memtable().map_err(self.st())?;
-        ingest.wal.rotate_memtable().map_err(self.st())?;
         Ok(())
     }
 
