@@ -135,6 +135,14 @@ fn a_process_that_ignores_sigterm_is_killed_after_the_stop_timeout() {
     ));
     let s = wait_state(&w, "stubborn", "running", Duration::from_secs(10));
     let pid = s["pid"].as_i64().unwrap();
+    // The shell ignores SIGTERM only once its trap is set: it says so with
+    // "ready". Stopping before that would test the shell's startup race.
+    let log = s["log_file"].as_str().unwrap().to_owned();
+    eventually(Duration::from_secs(10), "the trap set (\"ready\")", || {
+        std::fs::read_to_string(&log)
+            .ok()
+            .filter(|l| l.contains("ready"))
+    });
     let started = std::time::Instant::now();
     let s = post(&w, "/api/v1/services/stubborn/stop");
     let took = started.elapsed();
@@ -199,7 +207,7 @@ fn ward_shutdown_stops_services_in_reverse_dependency_order_and_leaves_nothing()
     // Each records its start and, on SIGTERM, its stop.
     let script = |name: &str| {
         format!(
-            "echo start {name} >> {e}; trap 'echo stop {name} >> {e}; exit 0' TERM; while true; do sleep 0.05; done"
+            "trap 'echo stop {name} >> {e}; exit 0' TERM; echo start {name} >> {e}; while true; do sleep 0.05; done"
         )
     };
     let mut w = Ward::start(&format!(
@@ -219,6 +227,11 @@ fn ward_shutdown_stops_services_in_reverse_dependency_order_and_leaves_nothing()
         .iter()
         .map(|s| w.service(s)["pid"].as_i64().unwrap())
         .collect();
+    // "running" comes with the fork: the shell writes its line (after its
+    // trap is set) a moment later.
+    eventually(Duration::from_secs(10), "three starts", || {
+        (lines(&events).len() >= 3).then_some(())
+    });
     assert_eq!(lines(&events), ["start db", "start app", "start web"]);
     let status = w.terminate();
     assert!(status.success(), "{status}");
