@@ -167,10 +167,6 @@ pub struct StoreConfig {
     /// after it; the series dictionary keeps the size it was created with.
     #[serde(default = "default_memtable_mib")]
     pub memtable_mib: u64,
-    /// Memtable of the write-ahead log, in MiB (at least 1). The log is read back only after
-    /// a crash: more only means fewer, larger tables under heavy ingest (e.g. bulk imports).
-    #[serde(default = "default_wal_memtable_mib")]
-    pub wal_memtable_mib: u64,
     /// Recent chunks already written that the head keeps in memory (at most 4 per series)
     /// so that queries of the last minutes need not read the disk, in MiB (0 keeps none).
     #[serde(default = "default_kept_mib")]
@@ -206,9 +202,6 @@ fn default_cache_mib() -> u64 {
 fn default_memtable_mib() -> u64 {
     1
 }
-fn default_wal_memtable_mib() -> u64 {
-    1
-}
 fn default_kept_mib() -> u64 {
     2
 }
@@ -222,7 +215,6 @@ impl Default for StoreConfig {
             sync_interval: default_sync_interval(),
             cache_mib: default_cache_mib(),
             memtable_mib: default_memtable_mib(),
-            wal_memtable_mib: default_wal_memtable_mib(),
             kept_mib: default_kept_mib(),
         }
     }
@@ -233,7 +225,6 @@ impl StoreConfig {
         for (key, mib, min) in [
             ("cache_mib", self.cache_mib, 0),
             ("memtable_mib", self.memtable_mib, 1),
-            ("wal_memtable_mib", self.wal_memtable_mib, 1),
             ("kept_mib", self.kept_mib, 0),
         ] {
             if !(min..=4096).contains(&mib) {
@@ -257,7 +248,6 @@ impl StoreConfig {
             maintenance_interval: Some(self.sync_interval.min(Duration::from_secs(10))),
             cache_bytes: self.cache_mib << 20,
             memtable_bytes: self.memtable_mib << 20,
-            wal_memtable_bytes: self.wal_memtable_mib << 20,
             kept_bytes: usize::try_from(self.kept_mib << 20).unwrap_or(usize::MAX),
             ..ward_store::StoreOptions::default()
         }
@@ -732,7 +722,7 @@ impl Config {
             ));
         }
         // `section.key: problem`: point at the line setting the key after the section header
-        // (`key =`, so that `memtable_mib` is not found inside `wal_memtable_mib`).
+        // (`key =`, so that a key is not found inside a longer one that ends with it).
         let key_span = |section: &str, message: &str| {
             let key = message.split([':', '.']).nth(1).unwrap_or(section);
             let start = text.find(&format!("[{section}]"))?;
@@ -855,21 +845,16 @@ mod tests {
         assert_eq!(o.memtable_bytes, 1 << 20);
         assert_eq!(o.kept_bytes, 2 << 20);
         let c = Config::parse(
-            "[store]\ncache_mib = 64\nmemtable_mib = 16\nwal_memtable_mib = 32\nkept_mib = 0\n",
+            "[store]\ncache_mib = 64\nmemtable_mib = 16\nkept_mib = 0\n",
             "ward.toml",
         )
         .unwrap();
         let o = c.store.options();
         assert_eq!(
-            (
-                o.cache_bytes,
-                o.memtable_bytes,
-                o.wal_memtable_bytes,
-                o.kept_bytes
-            ),
-            (64 << 20, 16 << 20, 32 << 20, 0)
+            (o.cache_bytes, o.memtable_bytes, o.kept_bytes),
+            (64 << 20, 16 << 20, 0)
         );
-        let e = err("[store]\nwal_memtable_mib = 2\nmemtable_mib = 0\n");
+        let e = err("[store]\nkept_mib = 2\nmemtable_mib = 0\n");
         assert!(
             e.starts_with("ward.toml:3:1: store.memtable_mib: must be between 1 and 4096"),
             "{e}"

@@ -137,7 +137,7 @@ impl Metrics {
                 ),
                 (
                     "store_memtable_bytes",
-                    "Bytes the store's memtables hold (see [store] memtable_mib, wal_memtable_mib)",
+                    "Bytes the store's memtables hold (see [store] memtable_mib)",
                     Gauge::default(),
                 ),
                 (

@@ -222,7 +222,9 @@ pub fn chunk_seq(key: &[u8]) -> Result<u64> {
     Ok(u64::from_be_bytes(seq))
 }
 
-/// WAL record key: generation, then record number within it.
+/// A format 3 WAL record key (the `wal` keyspace, read only to replay a store written by
+/// that format): generation, then record number within it.
+#[cfg(test)]
 pub fn wal(generation: u64, record: u64) -> [u8; 16] {
     let mut k = [0u8; 16];
     k[..8].copy_from_slice(&generation.to_be_bytes());
@@ -230,19 +232,9 @@ pub fn wal(generation: u64, record: u64) -> [u8; 16] {
     k
 }
 
-/// A key of the WAL keyspace that is no record (records start at number 1): written with
-/// every checkpoint's deletions and never deleted, so that the keyspace keeps a table.
+/// A key of format 3's WAL keyspace that is no record (records start at number 1): skipped
+/// by the replay.
 pub const WAL_SENTINEL: [u8; 16] = [0; 16];
-
-/// The generation of a WAL record key.
-pub fn wal_generation(key: &[u8]) -> Result<u64> {
-    let g: [u8; 8] = key
-        .get(..8)
-        .and_then(|g| g.try_into().ok())
-        .filter(|_| key.len() == 16)
-        .ok_or_else(|| corrupt("WAL key is not 16 bytes"))?;
-    Ok(u64::from_be_bytes(g))
-}
 
 #[cfg(test)]
 mod tests {

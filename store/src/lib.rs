@@ -4,8 +4,8 @@
 //! store keeps them in three places:
 //!
 //! - the **head** (memory): each series' open Gorilla chunk plus out-of-order samples, made
-//!   durable first by a write-ahead log record per append (fjall keyspace `wal`), synced
-//!   before `append` returns;
+//!   durable first by a write-ahead log record per append (segment files of the store's own
+//!   beside fjall, `wal/`), synced before `append` returns;
 //! - **time partitions** (one fjall keyspace of chunks `d_<p>` and one of index `i_<p>` per
 //!   partition): sealed hot chunks of ~120 samples, re-packed into cold zstd blocks once the
 //!   partition closes; retention drops a whole partition at once;

@@ -5,11 +5,12 @@ use std::time::Duration;
 /// When an append is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
-    /// `append` returns once its samples are in the journal and the journal is `fdatasync`ed.
+    /// `append` returns once its samples are in the write-ahead log and the log (and fjall's
+    /// journal, when the append named new series) is `fdatasync`ed.
     /// Concurrent appends share one sync (group commit). Nothing acknowledged is lost, even on
     /// power loss.
     Sync,
-    /// `append` returns once its samples are in the journal and handed to the OS: they survive
+    /// `append` returns once its samples are in the write-ahead log, handed to the OS: they survive
     /// the process being killed, and a background sync every `interval` bounds what a power
     /// loss or kernel crash can take (at most that window).
     Buffered {
@@ -56,13 +57,8 @@ pub struct StoreOptions {
     /// dictionary, in bytes: fresh chunks and index entries stay in memory up to this before
     /// fjall writes them to a table. At least 1 MiB. fjall fixes it when a keyspace is
     /// created: a change reaches partitions created after it, not the open ones nor the
-    /// series dictionary (a WAL generation, new at every checkpoint, takes
-    /// `wal_memtable_bytes` at once).
+    /// series dictionary.
     pub memtable_bytes: u64,
-    /// Memtable size of the write-ahead log's keyspace, in bytes. WAL records are read back
-    /// only when recovering, so memory held for them buys nothing but fewer, larger tables
-    /// (less flushing and compaction under heavy ingest). At least 1 MiB.
-    pub wal_memtable_bytes: u64,
     /// Memory for written chunks the head keeps (at most 4 per series) so that queries of
     /// recent data need not read the disk, all series together, in bytes. Past it, the
     /// chunks that end earliest are dropped from memory (they stay on disk). 0 keeps none.
@@ -86,7 +82,6 @@ impl Default for StoreOptions {
             zstd_level: 15,
             cache_bytes: 64 * 1024 * 1024,
             memtable_bytes: 16 * 1024 * 1024,
-            wal_memtable_bytes: 16 * 1024 * 1024,
             kept_bytes: 64 * 1024 * 1024,
         }
     }

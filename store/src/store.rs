@@ -1,10 +1,11 @@
 //! The store: opening, appending, selecting, checkpoints, retention, compaction, deletion.
 //!
 //! Writes go through one ingest lock that orders them: new series enter the dictionary and
-//! each partition's index in the same fjall batch as the WAL record of the samples, so
-//! recovery never meets a sample whose series it cannot name. The journal is then synced
-//! (group commit) before `append` returns. Samples enter the head after the batch commits;
-//! sealed chunks are written to their partition right after, outside the lock.
+//! each partition's index in one fjall batch, then the samples go to the write-ahead log
+//! (`wal.rs`, files of ward's own) and into the head. Before `append` returns, fjall's journal
+//! (when the batch wrote to it) and then the log are synced (group commit), so a record
+//! acknowledged never names a series recovery cannot find. Sealed chunks are written to
+//! their partition right after, outside the lock.
 
 use crate::codec;
 use crate::head::{self, Head, PartitionOf, SeqAlloc};
@@ -23,11 +24,15 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 /// Version of the on-disk layout this build writes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Older versions this build reads, and upgrades in place on open (re-marked, so that older
 /// builds refuse the directory): format 1 differs only in its cold blocks, which are still
-/// decoded (`codec::TAG_BLOCK_V1`); format 2 in that its blocks never share timestamps.
-const READS_FORMATS: [u32; 2] = [1, 2];
+/// decoded (`codec::TAG_BLOCK_V1`); format 2 in that its blocks never share timestamps;
+/// formats 1 to 3 in that their write-ahead log is in fjall keyspaces (`wal_<g>`, then
+/// `wal`), replayed at open and dropped.
+const READS_FORMATS: [u32; 3] = [1, 2, 3];
+/// The write-ahead log's directory, in the store's.
+const WAL_DIR: &str = "wal";
 const MARKER: &str = "WARD_STORE";
 const META_KEY: &[u8] = b"store";
 const SEQ_RESERVE: u64 = 1 << 20;
@@ -187,14 +192,12 @@ struct Dict {
 }
 
 struct Ingest {
-    wal: Keyspace,
-    /// Generation of the records appended now; every older one is dropped at the next
+    /// The write-ahead log's current segment; every older one is deleted at the next
     /// checkpoint.
-    generation: u64,
-    /// WAL keyspaces of formats 1 and 2 (`wal_<g>`), replayed at open, dropped at the first
-    /// checkpoint.
+    log: wal::Log,
+    /// WAL keyspaces of formats 1 to 3 (`wal_<g>`, then `wal`), oldest first: replayed at
+    /// open, dropped at the checkpoint that ends the open.
     legacy_wal: Vec<Keyspace>,
-    record: u64,
     wal_bytes: u64,
     last_checkpoint: Instant,
     seq_reserved: u64,
@@ -223,8 +226,16 @@ struct Inner {
     seq: SeqAlloc,
     ingest: Mutex<Ingest>,
     max_ts: AtomicI64,
+    /// Appends acknowledged or in flight (tickets) and how many of them are synced.
     written: AtomicU64,
     synced: AtomicU64,
+    /// The last ticket whose append wrote to fjall (new series, index entries), and the last
+    /// covered by a sync of fjall's journal: an append's sync skips the journal when nothing
+    /// since its last sync needs it.
+    journal_written: AtomicU64,
+    journal_synced: AtomicU64,
+    /// The log's current segment, for syncs outside the ingest lock.
+    log_file: Mutex<Arc<std::fs::File>>,
     sync_lock: Mutex<()>,
     maintenance: Mutex<()>,
     /// Held (shared) by appends while they write sealed chunks outside the ingest lock, and
@@ -391,6 +402,7 @@ impl Store {
         // Partitions and the WAL keyspaces of older formats.
         let mut pids = BTreeSet::new();
         let mut generations = BTreeMap::new();
+        let mut format3_wal = false;
         for name in db.list_keyspace_names() {
             let name: &str = &name;
             if let Some(p) = name.strip_prefix("d_").and_then(|p| p.parse::<i64>().ok()) {
@@ -400,6 +412,8 @@ impl Store {
                 .and_then(|g| g.parse::<u64>().ok())
             {
                 generations.insert(g, name.to_string());
+            } else if name == "wal" {
+                format3_wal = true;
             }
         }
         let mut parts = BTreeMap::new();
@@ -409,22 +423,23 @@ impl Store {
                 Arc::new(open_partition(&db, &path, pid, opts.memtable_bytes)?),
             );
         }
+        // Format 3's single log keyspace follows format 1 and 2's per-generation ones.
         let mut legacy_wal = Vec::new();
-        for name in generations.values() {
+        for name in generations
+            .values()
+            .map(String::as_str)
+            .chain(format3_wal.then_some("wal"))
+        {
             legacy_wal.push(
                 db.keyspace(name, KeyspaceCreateOptions::default)
                     .map_err(st)?,
             );
         }
-        let wal = wal_keyspace(&db, opts.wal_memtable_bytes).map_err(st)?;
-        // This process appends a generation of its own: what the log holds is replayed, then
-        // dropped at the first checkpoint.
-        let generation = match wal.last_key_value() {
-            Some(kv) => keys::wal_generation(&kv.key().map_err(st)?)?
-                .checked_add(1)
-                .ok_or_else(|| Error::Corrupt("the WAL's last generation is u64::MAX".into()))?,
-            None => 0,
-        };
+        // This process appends to a segment of its own: what older ones hold is replayed,
+        // then deleted by the checkpoint that ends the open.
+        let wal_dir = path.join(WAL_DIR);
+        std::fs::create_dir_all(&wal_dir).map_err(io("cannot create WAL directory", &wal_dir))?;
+        let (log, older_segments) = wal::Log::open(&wal_dir)?;
 
         let kept_bytes = opts.kept_bytes;
         let inner = Inner {
@@ -437,11 +452,10 @@ impl Store {
             compacted: Mutex::new(compacted),
             head: Head::new(kept_bytes),
             seq: SeqAlloc::new(seq_start),
+            log_file: Mutex::new(log.file()),
             ingest: Mutex::new(Ingest {
-                wal,
-                generation,
+                log,
                 legacy_wal,
-                record: 0,
                 wal_bytes: 0,
                 last_checkpoint: Instant::now(),
                 seq_reserved: seq_start,
@@ -450,6 +464,8 @@ impl Store {
             max_ts: AtomicI64::new(stored.as_ref().and_then(|m| m.max_ts).unwrap_or(i64::MIN)),
             written: AtomicU64::new(0),
             synced: AtomicU64::new(0),
+            journal_written: AtomicU64::new(0),
+            journal_synced: AtomicU64::new(0),
             sync_lock: Mutex::new(()),
             maintenance: Mutex::new(()),
             chunk_writes: RwLock::new(()),
@@ -459,7 +475,7 @@ impl Store {
             path,
             _temp: temp,
         };
-        inner.recover()?;
+        inner.recover(&older_segments)?;
         let path_for_thread = inner.path.clone();
         let inner = Arc::new(inner);
         let sync_every = match inner.opts.durability {
@@ -751,14 +767,6 @@ const COLD_TABLE_BLOCK: u32 = 64 << 10;
 /// until the next checkpoint or two and are read only to recover, so they are not compressed.
 /// One keyspace for every generation: creating and deleting a keyspace per checkpoint left
 /// files in fjall's own metadata that only a restart removed (3 per checkpoint).
-fn wal_keyspace(db: &Database, memtable_bytes: u64) -> fjall::Result<Keyspace> {
-    db.keyspace("wal", || {
-        memtable(memtable_bytes)
-            .data_block_compression_policy(fjall::config::CompressionPolicy::disabled())
-            .filter_policy(fjall::config::FilterPolicy::disabled())
-    })
-}
-
 fn open_partition(db: &Database, path: &Path, pid: i64, memtable_bytes: u64) -> Result<Partition> {
     let st = |e| storage(path, e);
     // Chunks are compressed by the store itself: fjall's LZ4 would only cost time. Cold
@@ -880,39 +888,90 @@ impl Inner {
         Ok(())
     }
 
-    fn recover(&self) -> Result<()> {
+    /// Replays what older processes logged (older formats' keyspaces, then segments older
+    /// than this process's), then checkpoints: what was replayed is written as chunks and
+    /// the logs it came from are deleted. A record is never replayed by two processes: one
+    /// naming a series that never reached the dictionary (its append was never
+    /// acknowledged) is skipped, and the id may be given to another series after this open.
+    fn recover(&self, older: &[(u64, PathBuf)]) -> Result<()> {
         let mut ingest = self.ingest.lock().unwrap_or_else(|e| e.into_inner());
         let mut replayed = 0usize;
-        // Older formats' generations first: they precede anything in `wal`.
-        let logs: Vec<Keyspace> = ingest
-            .legacy_wal
-            .iter()
-            .cloned()
-            .chain([ingest.wal.clone()])
-            .collect();
-        for ks in logs {
+        let mut unknown = 0usize;
+        let mut replay = |ingest: &mut Ingest, record: &[u8]| -> Result<()> {
+            let samples = wal::decode(record)?;
+            self.reserve_seq(ingest, samples.len() as u64 * 2 + 16)?;
+            let mut wb = self.db.batch();
+            let mut indexed = false;
+            {
+                let dict = self.dict();
+                for &(id, ts, value) in &samples {
+                    let Some(labels) = dict.by_id.get(&id) else {
+                        unknown += 1;
+                        continue;
+                    };
+                    // An index entry missing beside a logged sample (a crash between the two
+                    // writes) is written again.
+                    let p = self.partition(self.pid(ts))?;
+                    let mut set = p.indexed.lock().unwrap_or_else(|e| e.into_inner());
+                    let set = match &mut *set {
+                        Some(s) => s,
+                        None => {
+                            set.insert(index::all_ids(&p.index, &self.path)?.into_iter().collect())
+                        }
+                    };
+                    if set.insert(id) {
+                        index::add_series(&mut wb, &p.index, id, labels);
+                        indexed = true;
+                    }
+                    self.note_time(ts);
+                    self.head
+                        .push(id, ts, value, self, self.opts.chunk_samples, &self.seq);
+                    replayed += 1;
+                }
+            }
+            if indexed {
+                wb.commit().map_err(self.st())?;
+            }
+            ingest.wal_bytes += record.len() as u64;
+            Ok(())
+        };
+        // Older formats' logs first: they precede every segment.
+        let legacy: Vec<Keyspace> = ingest.legacy_wal.clone();
+        for ks in legacy {
             for kv in ks.iter() {
                 let (k, v) = kv.into_inner().map_err(self.st())?;
                 if *k == keys::WAL_SENTINEL {
                     continue;
                 }
-                let samples = wal::decode(&v)?;
-                self.reserve_seq(&mut ingest, samples.len() as u64 * 2 + 16)?;
-                for &(id, ts, value) in &samples {
-                    self.note_time(ts);
-                    self.head
-                        .push(id, ts, value, self, self.opts.chunk_samples, &self.seq);
-                }
-                replayed += samples.len();
-                ingest.wal_bytes += v.len() as u64;
+                replay(&mut ingest, &v)?;
+            }
+        }
+        for (_, path) in older {
+            let end = wal::replay(path, |record| replay(&mut ingest, record))?;
+            if end.torn_bytes > 0 {
+                tracing::warn!(segment = %path.display(), records = end.records, bytes = end.torn_bytes, "the write-ahead log ends with a torn or damaged record (a write the crash cut short, never acknowledged): skipped");
             }
         }
         if replayed > 0 {
             tracing::info!(path = %self.path.display(), samples = replayed, "replayed the write-ahead log");
         }
-        // Write what recovery sealed; the log stays until the next checkpoint.
-        self.write_sealed(None)?;
+        if unknown > 0 {
+            tracing::warn!(path = %self.path.display(), samples = unknown, "skipped logged samples of series missing from the dictionary (appends never acknowledged)");
+        }
+        if !older.is_empty() || !ingest.legacy_wal.is_empty() {
+            self.checkpoint(&mut ingest)?;
+        }
         Ok(())
+    }
+
+    /// Bytes of the write-ahead log's segments.
+    fn wal_disk_bytes(&self) -> u64 {
+        wal::segments(&self.path.join(WAL_DIR))
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(_, p)| p.metadata().ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     fn note_time(&self, ts: i64) {
@@ -1068,20 +1127,13 @@ impl Inner {
                 return Ok(report);
             }
             self.reserve_seq(&mut ingest, samples.len() as u64 * 2 + 16)?;
-            ingest.record += 1;
-            let record = wal::encode(&samples);
-            let record_len = record.len() as u64;
-            wb.insert(
-                &ingest.wal,
-                keys::wal(ingest.generation, ingest.record),
-                record,
-            );
-            if let Err(e) = wb.commit() {
-                ingest.record -= 1;
-                return Err(storage(&self.path, e));
+            // New series and index entries first: a logged sample always names a series
+            // that recovery finds (fjall's journal is synced before the log, below).
+            let wrote_journal = !wb.is_empty();
+            if wrote_journal {
+                wb.commit().map_err(|e| storage(&self.path, e))?;
             }
             ingest.next_series = next_series;
-            ingest.wal_bytes += record_len;
             let created: Vec<SeriesId> = new_series.iter().map(|&(_, id)| id).collect();
             if !new_series.is_empty() || !to_remember.is_empty() {
                 let mut dict = self.dict.write().unwrap_or_else(|e| e.into_inner());
@@ -1105,6 +1157,16 @@ impl Inner {
                     set.insert(id);
                 }
             }
+            // The series stay known even when the log refuses the samples: they are in
+            // fjall, and their ids are not handed out again.
+            ingest.wal_bytes += ingest.log.append(&samples)?;
+            // Tickets are handed out under the ingest lock. The journal's mark is raised
+            // before the ticket is published: a sync that sees the ticket sees the mark.
+            let ticket = self.written.load(Ordering::SeqCst) + 1;
+            if wrote_journal {
+                self.journal_written.fetch_max(ticket, Ordering::SeqCst);
+            }
+            self.written.store(ticket, Ordering::SeqCst);
             let mut touched = Vec::new();
             self.note_time(batch_max);
             for &(id, ts, value) in &samples {
@@ -1123,7 +1185,7 @@ impl Inner {
             self.counters
                 .appended
                 .fetch_add(samples.len() as u64, Ordering::Relaxed);
-            (self.written.fetch_add(1, Ordering::SeqCst) + 1, touched)
+            (ticket, touched)
         };
         if !touched.is_empty() {
             let _writing = self.chunk_writes.read().unwrap_or_else(|e| e.into_inner());
@@ -1145,15 +1207,30 @@ impl Inner {
         if self.synced.load(Ordering::SeqCst) >= ticket {
             return Ok(());
         }
-        let upto = self.written.load(Ordering::SeqCst);
-        self.db.persist(PersistMode::SyncData).map_err(self.st())?;
-        self.synced.fetch_max(upto, Ordering::SeqCst);
-        Ok(())
+        self.sync_upto(PersistMode::SyncData)
     }
 
     fn sync_all(&self) -> Result<()> {
+        let _g = self.sync_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.sync_upto(PersistMode::SyncAll)
+    }
+
+    /// Syncs fjall's journal (when an append wrote to it since its last sync), then the log.
+    /// Holding `sync_lock`.
+    fn sync_upto(&self, mode: PersistMode) -> Result<()> {
         let upto = self.written.load(Ordering::SeqCst);
-        self.db.persist(PersistMode::SyncAll).map_err(self.st())?;
+        let journal = self.journal_written.load(Ordering::SeqCst);
+        if mode == PersistMode::SyncAll || journal > self.journal_synced.load(Ordering::SeqCst) {
+            self.db.persist(mode).map_err(self.st())?;
+            self.journal_synced.fetch_max(journal, Ordering::SeqCst);
+        }
+        let file = self
+            .log_file
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        file.sync_data()
+            .map_err(io("cannot sync the write-ahead log in", &self.path))?;
         self.synced.fetch_max(upto, Ordering::SeqCst);
         Ok(())
     }
@@ -1187,9 +1264,6 @@ impl Inner {
         let spread = (ms(self.opts.out_of_order_window) / self.partition_ms).max(0) as u64 + 2;
         self.reserve_seq(ingest, head_series as u64 * spread + 16)?;
         self.head.seal_all(self, &self.seq);
-        ingest.generation += 1;
-        ingest.record = 0;
-        ingest.wal_bytes = 0;
         ingest.last_checkpoint = Instant::now();
         self.write_sealed(None)?;
         // Kept chunks far behind the newest sample (series that stopped) leave memory.
@@ -1198,44 +1272,22 @@ impl Inner {
             .trim(newest.saturating_sub(head::KEEP_FOR_MS), |_| false);
         self.save_meta(ingest.seq_reserved)?;
         self.sync_all()?;
-        // Every generation before the new one is covered by the chunks just synced. The
-        // oldest log goes first, so that a crash part way never leaves an older record
-        // without the newer ones that overwrote it: older formats' keyspaces (each one
-        // forgotten only once dropped), then this format's records.
+        // Everything logged is covered by the chunks just synced. The oldest log goes
+        // first, so that a crash part way never leaves an older record without the newer
+        // ones that overwrote it: older formats' keyspaces (each one forgotten only once
+        // dropped), then the segments.
         while let Some(ks) = ingest.legacy_wal.first() {
             self.db.delete_keyspace(ks.clone()).map_err(self.st())?;
             ingest.legacy_wal.remove(0);
         }
-        // Then this generation's records. Tombstones leave only from the last level (with
-        // the records they cover): the deletions are flushed and the log major-compacted
-        // down to a sentinel key, rewritten with every deletion (in its last batch) and never
-        // deleted, so that the log always keeps one table, past every record: fjall frees a
-        // journal only once every keyspace written in it has a table past it.
-        let covered = keys::wal(ingest.generation, 0);
-        let mut wb = self.db.batch();
-        let (mut pending, mut deleted) = (0usize, 0usize);
-        for kv in ingest.wal.range(keys::wal(0, 1)..covered) {
-            wb.remove(&ingest.wal, kv.key().map_err(self.st())?);
-            pending += 1;
-            deleted += 1;
-            if pending >= 65_536 {
-                std::mem::replace(&mut wb, self.db.batch())
-                    .commit()
-                    .map_err(self.st())?;
-                pending = 0;
-            }
+        if ingest.log.holds_records() {
+            ingest.log.rotate()?;
+            *self.log_file.lock().unwrap_or_else(|e| e.into_inner()) = ingest.log.file();
         }
-        // With nothing deleted, the batch is empty and the log already as it should be.
-        if deleted > 0 {
-            wb.insert(&ingest.wal, keys::WAL_SENTINEL, []);
-            wb.commit().map_err(self.st())?;
-            ingest.wal.rotate_memtable_and_wait().map_err(self.st())?;
-            ingest.wal.major_compact().map_err(self.st())?;
-        }
+        ingest.wal_bytes = 0;
         // fjall keeps a journal file until every keyspace written in it has flushed its
-        // memtable; without this the journals holding the deleted records would linger on
-        // disk (up to fjall's 512 MiB limit). The flushes run on fjall's workers. The log's
-        // memtable is empty here: flushed above, and no append runs under the ingest lock.
+        // memtable; without this the journals holding what was just written would linger on
+        // disk (up to fjall's 512 MiB limit). The flushes run on fjall's workers.
         for p in self.partitions(i64::MIN, i64::MAX) {
             p.data.rotate_memtable().map_err(self.st())?;
             p.index.rotate_memtable().map_err(self.st())?;
@@ -1393,16 +1445,15 @@ impl Inner {
     }
 
     /// Writes the memtable of every keyspace to a table when fjall holds sealed journal
-    /// files or a large active one: it keeps each (WAL records included, up to its 512 MiB
-    /// journal limit) until every keyspace written in it is flushed, and deletes it then.
+    /// files or a large active one: it keeps each (up to its 512 MiB journal limit) until
+    /// every keyspace written in it is flushed, and deletes it then.
     fn flush_memtables(&self, always: bool) -> Result<()> {
         // One small active journal is cheaper kept than rotated (each new one is pre-sized).
         let journal = self.db.journal_disk_space().map_err(self.st())?;
         if !always && self.db.journal_count() <= 1 && journal < 4 << 20 {
             return Ok(());
         }
-        let ingest = self.lock_ingest()?;
-        let mut keyspaces = vec![self.meta.clone(), self.series.clone(), ingest.wal.clone()];
+        let mut keyspaces = vec![self.meta.clone(), self.series.clone()];
         for p in self.partitions(i64::MIN, i64::MAX) {
             keyspaces.push(p.data.clone());
             keyspaces.push(p.index.clone());
@@ -1688,8 +1739,9 @@ impl Inner {
                 .ingest
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .wal_bytes,
-            disk_bytes: self.db.disk_space().unwrap_or(0),
+                .log
+                .len(),
+            disk_bytes: self.db.disk_space().unwrap_or(0) + self.wal_disk_bytes(),
             // fjall marks this count experimental; it is pinned by Cargo.lock, and a removal
             // would fail the build, not mislead.
             memtable_bytes: self.db.write_buffer_size(),
@@ -1704,21 +1756,30 @@ impl Inner {
 mod tests {
     use super::*;
 
-    /// After a checkpoint, the log keeps nothing of the records it covered but one table
-    /// (a sentinel), never none: fjall frees a journal only once every keyspace written in it
-    /// has a table past it.
+    fn segments(store: &Store) -> Vec<(u64, u64)> {
+        wal::segments(&store.path().join(WAL_DIR))
+            .unwrap()
+            .into_iter()
+            .map(|(g, p)| (g, p.metadata().unwrap().len()))
+            .collect()
+    }
+
+    /// Appends go to the log's segment; a process that did not checkpoint leaves it behind,
+    /// the next replays it and, once its chunks are synced, deletes it. A checkpoint leaves
+    /// one empty segment.
     #[test]
-    fn checkpoints_leave_the_log_one_small_table() {
-        let store = Store::temporary(StoreOptions {
+    fn segments_are_replayed_by_the_next_open_then_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = || StoreOptions {
             maintenance_interval: None,
-            wal_memtable_bytes: 1 << 20,
             ..StoreOptions::default()
-        })
-        .unwrap();
-        let series: Vec<Labels> = (0..1000)
+        };
+        let series: Vec<Labels> = (0..100)
             .map(|i| Labels::from_pairs([("__name__", "m"), ("i", &i.to_string())]).unwrap())
             .collect();
         let t0 = 1_700_000_000_000;
+        let store = Store::open(dir.path(), opts()).unwrap();
+        assert_eq!(segments(&store), [(0, 0)]);
         for k in 0..200i64 {
             let batch: Vec<_> = series
                 .iter()
@@ -1726,22 +1787,90 @@ mod tests {
                 .collect();
             store.append(&batch).unwrap();
         }
-        let wal = store.inner.lock_ingest().unwrap().wal.clone();
-        assert!(wal.table_count() >= 1, "the log never flushed: no test");
-        store.flush().unwrap();
-        assert_eq!(wal.table_count(), 1);
-        assert!(wal.disk_space() < 16 << 10, "{} bytes", wal.disk_space());
-        assert_eq!(wal.iter().count(), 1);
-        let got = store.select(&[], i64::MIN, i64::MAX).unwrap();
-        assert_eq!(got.iter().map(|s| s.samples.len()).sum::<usize>(), 200_000);
+        let logged = store.stats().wal_bytes;
+        assert_eq!(segments(&store), [(0, logged)]);
+        assert!(logged > 200 * 100 * 10, "{logged}");
+        // Dropped without a checkpoint: the log is all there is of the open chunks.
         drop(store);
+        let store = Store::open(dir.path(), opts()).unwrap();
+        assert_eq!(
+            segments(&store),
+            [(2, 0)],
+            "replayed, checkpointed, deleted"
+        );
+        let got = store.select(&[], i64::MIN, i64::MAX).unwrap();
+        assert_eq!(got.len(), 100);
+        assert!(got.iter().all(|s| s.samples.len() == 200));
+        store
+            .append(&[(series[0].clone(), t0 + 200 * 15_000, 1.0)])
+            .unwrap();
+        store.flush().unwrap();
+        assert_eq!(segments(&store), [(3, 0)]);
+        assert_eq!(store.stats().wal_bytes, 0);
+        store.close().unwrap();
+        let store = Store::open(dir.path(), opts()).unwrap();
+        assert_eq!(
+            segments(&store),
+            [(3, 0)],
+            "nothing to replay: no checkpoint"
+        );
+        let got = store.select(&[], i64::MIN, i64::MAX).unwrap();
+        assert_eq!(got.iter().map(|s| s.samples.len()).sum::<usize>(), 20_001);
     }
 
-    /// A format 2 directory's WAL (a keyspace per generation, keyed by record number) is
-    /// replayed at open and dropped at the first checkpoint, after which the samples are
-    /// still there.
+    /// A record whose series never reached the dictionary (its append was never
+    /// acknowledged) is skipped, and deleted with its segment: the id, handed out again,
+    /// never takes those samples.
     #[test]
-    fn an_older_formats_wal_keyspaces_are_replayed_then_dropped() {
+    fn logged_samples_of_an_unknown_series_are_skipped_once_and_for_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = || StoreOptions {
+            maintenance_interval: None,
+            ..StoreOptions::default()
+        };
+        let t0 = 1_700_000_000_000;
+        let a = Labels::from_pairs([("__name__", "a")]).unwrap();
+        let b = Labels::from_pairs([("__name__", "b")]).unwrap();
+        let store = Store::open(dir.path(), opts()).unwrap();
+        store.append(&[(a.clone(), t0, 1.0)]).unwrap();
+        let next = store.inner.lock_ingest().unwrap().next_series;
+        store
+            .inner
+            .lock_ingest()
+            .unwrap()
+            .log
+            .append(&[(next, t0, 9.0)])
+            .unwrap();
+        drop(store);
+        let store = Store::open(dir.path(), opts()).unwrap();
+        store.append(&[(b.clone(), t0 + 1, 2.0)]).unwrap();
+        assert_eq!(store.inner.dict().by_labels[&b], next);
+        drop(store);
+        let store = Store::open(dir.path(), opts()).unwrap();
+        let got = store.select(&[], i64::MIN, i64::MAX).unwrap();
+        let got: Vec<_> = got
+            .iter()
+            .map(|s| {
+                (
+                    s.labels.metric_name().unwrap().to_string(),
+                    s.samples.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a".to_string(), vec![(t0, 1.0)]),
+                ("b".to_string(), vec![(t0 + 1, 2.0)])
+            ]
+        );
+    }
+
+    /// Older formats' logs (format 2: a keyspace per generation keyed by record number;
+    /// format 3: one keyspace keyed by generation and record) are replayed at open, oldest
+    /// first, and dropped by the checkpoint that ends the open.
+    #[test]
+    fn older_formats_wal_keyspaces_are_replayed_then_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let opts = || StoreOptions {
             maintenance_interval: None,
@@ -1772,10 +1901,15 @@ mod tests {
                 )
                 .unwrap();
             }
+            // Newer: overwrites the second sample.
+            let wal = db.keyspace("wal", KeyspaceCreateOptions::default).unwrap();
+            wal.insert(keys::WAL_SENTINEL, []).unwrap();
+            wal.insert(keys::wal(3, 1), wal::encode(&[(id, t0 + 2_000, 4.0)]))
+                .unwrap();
             db.persist(PersistMode::SyncAll).unwrap();
         }
-        std::fs::write(dir.path().join(MARKER), "ward-store format 2\n").unwrap();
-        let expected = vec![(t0, 1.0), (t0 + 1_000, 2.0), (t0 + 2_000, 3.0)];
+        std::fs::write(dir.path().join(MARKER), "ward-store format 3\n").unwrap();
+        let expected = vec![(t0, 1.0), (t0 + 1_000, 2.0), (t0 + 2_000, 4.0)];
         let store = Store::open(dir.path(), opts()).unwrap();
         let samples = |store: &Store| {
             store.select(&[], i64::MIN, i64::MAX).unwrap()[0]
@@ -1795,10 +1929,12 @@ mod tests {
                 .into_iter()
                 .collect()
         };
-        assert_eq!(names(&store), ["wal", "wal_7"]);
-        store.flush().unwrap();
-        assert_eq!(names(&store), ["wal"]);
+        assert!(names(&store).is_empty(), "{:?}", names(&store));
         store.close().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(MARKER)).unwrap(),
+            format!("ward-store format {FORMAT_VERSION}\n")
+        );
         let store = Store::open(dir.path(), opts()).unwrap();
         assert_eq!(samples(&store), expected);
     }

@@ -437,7 +437,7 @@ fn shared_label_sets_find_their_series_across_appends_and_deletes() {
 }
 
 /// The memtable options bound what fresh writes hold in memory: with 1 MiB memtables the
-/// store's memtables stay a few MiB while 25 MB of log are written; with 16 MiB they grow
+/// store's memtables stay a few MiB while ~20 MB of chunks are written; with 16 MiB they grow
 /// past 12 MiB before the first one is flushed.
 #[test]
 fn memtable_options_bound_the_memory_of_fresh_writes() {
@@ -447,7 +447,6 @@ fn memtable_options_bound_the_memory_of_fresh_writes() {
             dir.path(),
             StoreOptions {
                 memtable_bytes: memtable,
-                wal_memtable_bytes: memtable,
                 cache_bytes: 1 << 20,
                 durability: ward_store::Durability::Buffered {
                     interval: Duration::from_secs(1),
@@ -460,12 +459,18 @@ fn memtable_options_bound_the_memory_of_fresh_writes() {
             .map(|i| l("m", &[("i", &i.to_string())]))
             .collect();
         let mut peak = 0u64;
-        // 2.4 M samples of ~10 bytes each in the log, 10,000 per append.
+        // 2.4 M samples, 10,000 per append, of values that do not compress (~9 bytes each in
+        // chunks).
         for round in 0..240i64 {
             let batch: Vec<_> = (0..10)
                 .flat_map(|k| {
                     let t = T0 + (round * 10 + k) * 1_000;
-                    series.iter().map(move |s| (s, t, (t % 977) as f64 * 0.5))
+                    series.iter().enumerate().map(move |(i, s)| {
+                        let mut h = (t as u64) ^ ((i as u64) << 48);
+                        h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+                        h = (h ^ (h >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+                        (s, t, (h >> 11) as f64)
+                    })
                 })
                 .collect();
             store.append(&batch).unwrap();
