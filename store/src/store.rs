@@ -1281,8 +1281,11 @@ impl Inner {
             ingest.legacy_wal.remove(0);
         }
         if ingest.log.holds_records() {
-            ingest.log.rotate()?;
+            let rotated = ingest.log.rotate();
+            // Even when deleting an older segment failed: appends go to the new one, and the
+            // syncs that acknowledge them must too.
             *self.log_file.lock().unwrap_or_else(|e| e.into_inner()) = ingest.log.file();
+            rotated?;
         }
         ingest.wal_bytes = 0;
         // fjall keeps a journal file until every keyspace written in it has flushed its
