@@ -236,6 +236,10 @@ struct Inner {
     journal_synced: AtomicU64,
     /// The log's current segment, for syncs outside the ingest lock.
     log_file: Mutex<Arc<std::fs::File>>,
+    /// A sync of the current segment failed. Linux reports a writeback error once per open
+    /// file, so a later sync of it succeeding proves nothing: no append is acknowledged
+    /// until a checkpoint has put the head in fjall and started a new segment.
+    log_broken: AtomicBool,
     sync_lock: Mutex<()>,
     maintenance: Mutex<()>,
     /// Held (shared) by appends while they write sealed chunks outside the ingest lock, and
@@ -438,7 +442,13 @@ impl Store {
         // This process appends to a segment of its own: what older ones hold is replayed,
         // then deleted by the checkpoint that ends the open.
         let wal_dir = path.join(WAL_DIR);
-        std::fs::create_dir_all(&wal_dir).map_err(io("cannot create WAL directory", &wal_dir))?;
+        if !wal_dir.exists() {
+            std::fs::create_dir_all(&wal_dir)
+                .map_err(io("cannot create WAL directory", &wal_dir))?;
+            std::fs::File::open(&path)
+                .and_then(|d| d.sync_all())
+                .map_err(io("cannot sync", &path))?;
+        }
         let (log, older_segments) = wal::Log::open(&wal_dir)?;
 
         let kept_bytes = opts.kept_bytes;
@@ -453,6 +463,7 @@ impl Store {
             head: Head::new(kept_bytes),
             seq: SeqAlloc::new(seq_start),
             log_file: Mutex::new(log.file()),
+            log_broken: AtomicBool::new(false),
             ingest: Mutex::new(Ingest {
                 log,
                 legacy_wal,
@@ -1006,6 +1017,11 @@ impl Inner {
 
         let (ticket, touched) = {
             let mut ingest = self.lock_ingest()?;
+            // After a failed sync of the log: the head goes to fjall and a new segment starts
+            // before anything more is logged.
+            if self.log_broken.load(Ordering::SeqCst) {
+                self.checkpoint(&mut ingest)?;
+            }
             let mut running_max = self.max_ts.load(Ordering::SeqCst);
             let mut samples: Vec<(SeriesId, i64, f64)> = Vec::with_capacity(batch.len());
             let mut wb = self.db.batch();
@@ -1129,9 +1145,12 @@ impl Inner {
             self.reserve_seq(&mut ingest, samples.len() as u64 * 2 + 16)?;
             // New series and index entries first: a logged sample always names a series
             // that recovery finds (fjall's journal is synced before the log, below).
-            let wrote_journal = !wb.is_empty();
-            if wrote_journal {
+            if !wb.is_empty() {
                 wb.commit().map_err(|e| storage(&self.path, e))?;
+                // Raised now, before the log write that may fail: the next append to be
+                // acknowledged (this one or, if it fails, the next) syncs the journal.
+                let next = self.written.load(Ordering::SeqCst) + 1;
+                self.journal_written.fetch_max(next, Ordering::SeqCst);
             }
             ingest.next_series = next_series;
             let created: Vec<SeriesId> = new_series.iter().map(|&(_, id)| id).collect();
@@ -1160,12 +1179,9 @@ impl Inner {
             // The series stay known even when the log refuses the samples: they are in
             // fjall, and their ids are not handed out again.
             ingest.wal_bytes += ingest.log.append(&samples)?;
-            // Tickets are handed out under the ingest lock. The journal's mark is raised
+            // Tickets are handed out under the ingest lock. The journal's mark was raised
             // before the ticket is published: a sync that sees the ticket sees the mark.
             let ticket = self.written.load(Ordering::SeqCst) + 1;
-            if wrote_journal {
-                self.journal_written.fetch_max(ticket, Ordering::SeqCst);
-            }
             self.written.store(ticket, Ordering::SeqCst);
             let mut touched = Vec::new();
             self.note_time(batch_max);
@@ -1207,30 +1223,41 @@ impl Inner {
         if self.synced.load(Ordering::SeqCst) >= ticket {
             return Ok(());
         }
-        self.sync_upto(PersistMode::SyncData)
+        self.sync_upto(PersistMode::SyncData, true)
     }
 
     fn sync_all(&self) -> Result<()> {
         let _g = self.sync_lock.lock().unwrap_or_else(|e| e.into_inner());
-        self.sync_upto(PersistMode::SyncAll)
+        self.sync_upto(PersistMode::SyncAll, true)
     }
 
-    /// Syncs fjall's journal (when an append wrote to it since its last sync), then the log.
-    /// Holding `sync_lock`.
-    fn sync_upto(&self, mode: PersistMode) -> Result<()> {
+    /// Syncs fjall's journal (when an append wrote to it since its last sync), then, with
+    /// `log`, the log's segment. Holding `sync_lock`. Without `log` only for a checkpoint,
+    /// which has written every logged sample as chunks to fjall.
+    fn sync_upto(&self, mode: PersistMode, log: bool) -> Result<()> {
         let upto = self.written.load(Ordering::SeqCst);
         let journal = self.journal_written.load(Ordering::SeqCst);
         if mode == PersistMode::SyncAll || journal > self.journal_synced.load(Ordering::SeqCst) {
             self.db.persist(mode).map_err(self.st())?;
             self.journal_synced.fetch_max(journal, Ordering::SeqCst);
         }
-        let file = self
-            .log_file
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        file.sync_data()
-            .map_err(io("cannot sync the write-ahead log in", &self.path))?;
+        if log {
+            let failed = |e| io("cannot sync the write-ahead log in", &self.path)(e);
+            if self.log_broken.load(Ordering::SeqCst) {
+                return Err(failed(std::io::Error::other(
+                    "an earlier sync of its segment failed; appends resume after the next checkpoint",
+                )));
+            }
+            let file = self
+                .log_file
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            if let Err(e) = file.sync_data() {
+                self.log_broken.store(true, Ordering::SeqCst);
+                return Err(failed(e));
+            }
+        }
         self.synced.fetch_max(upto, Ordering::SeqCst);
         Ok(())
     }
@@ -1271,7 +1298,10 @@ impl Inner {
         self.head
             .trim(newest.saturating_sub(head::KEEP_FOR_MS), |_| false);
         self.save_meta(ingest.seq_reserved)?;
-        self.sync_all()?;
+        {
+            let _g = self.sync_lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.sync_upto(PersistMode::SyncAll, false)?;
+        }
         // Everything logged is covered by the chunks just synced. The oldest log goes
         // first, so that a crash part way never leaves an older record without the newer
         // ones that overwrote it: older formats' keyspaces (each one forgotten only once
@@ -1280,12 +1310,13 @@ impl Inner {
             self.db.delete_keyspace(ks.clone()).map_err(self.st())?;
             ingest.legacy_wal.remove(0);
         }
-        if ingest.log.holds_records() {
+        if ingest.log.holds_records() || self.log_broken.load(Ordering::SeqCst) {
             let rotated = ingest.log.rotate();
             // Even when deleting an older segment failed: appends go to the new one, and the
             // syncs that acknowledge them must too.
             *self.log_file.lock().unwrap_or_else(|e| e.into_inner()) = ingest.log.file();
             rotated?;
+            self.log_broken.store(false, Ordering::SeqCst);
         }
         ingest.wal_bytes = 0;
         // fjall keeps a journal file until every keyspace written in it has flushed its

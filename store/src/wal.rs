@@ -128,8 +128,8 @@ pub fn replay(path: &Path, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<Seg
         ]));
         let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
         // A length past the end of the file is a torn write: the allocation stays bounded
-        // by the file.
-        if size > len - pos - HEADER as u64 {
+        // by the file. No record is empty: a zero length (and checksum) is a zeroed tail.
+        if size == 0 || size > len - pos - HEADER as u64 {
             break;
         }
         record.resize(size as usize, 0);
@@ -165,7 +165,11 @@ impl Log {
     pub fn create(dir: &Path, generation: u64) -> Result<Self> {
         let path = dir.join(format!("{generation:020}{SUFFIX}"));
         let file = File::create_new(&path).map_err(io("cannot create WAL segment", &path))?;
-        sync_dir(dir)?;
+        if let Err(e) = sync_dir(dir) {
+            // Else the next try would find the file there.
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
             generation,
@@ -338,6 +342,15 @@ mod tests {
         let (got, end) = read_all(&path);
         assert_eq!(got.len(), 2);
         assert_eq!(end.torn_bytes, 10);
+
+        // A zeroed tail (a crash after the file grew, before its data reached the disk).
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.truncate(whole as usize);
+        bytes.extend_from_slice(&[0; 24]);
+        std::fs::write(&path, &bytes).unwrap();
+        let (got, end) = read_all(&path);
+        assert_eq!(got.len(), 2);
+        assert_eq!(end.torn_bytes, 24);
 
         // A damaged record: the replay stops before it.
         let mut bytes = std::fs::read(&path).unwrap();
