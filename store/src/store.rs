@@ -176,6 +176,21 @@ impl Partition {
         }
     }
 
+    /// Runs `f` on the set of series the partition's index holds (read from the index the
+    /// first time).
+    fn with_indexed<R>(
+        &self,
+        path: &Path,
+        f: impl FnOnce(&mut HashSet<SeriesId, IdBuildHasher>) -> R,
+    ) -> Result<R> {
+        let mut guard = self.indexed.lock().unwrap_or_else(|e| e.into_inner());
+        let set = match &mut *guard {
+            Some(s) => s,
+            None => guard.insert(index::all_ids(&self.index, path)?.into_iter().collect()),
+        };
+        Ok(f(set))
+    }
+
     /// Where a scan for chunks of a selection starting at `start` may begin.
     fn scan_from(&self, start: i64) -> i64 {
         start.saturating_sub(self.max_span.load(Ordering::SeqCst))
@@ -198,7 +213,6 @@ struct Ingest {
     /// WAL keyspaces of formats 1 to 3 (`wal_<g>`, then `wal`), oldest first: replayed at
     /// open, dropped at the checkpoint that ends the open.
     legacy_wal: Vec<Keyspace>,
-    wal_bytes: u64,
     last_checkpoint: Instant,
     seq_reserved: u64,
     next_series: SeriesId,
@@ -467,7 +481,6 @@ impl Store {
             ingest: Mutex::new(Ingest {
                 log,
                 legacy_wal,
-                wal_bytes: 0,
                 last_checkpoint: Instant::now(),
                 seq_reserved: seq_start,
                 next_series,
@@ -774,10 +787,6 @@ const LEVELS: usize = 7;
 /// Size of the table blocks that hold cold blocks.
 const COLD_TABLE_BLOCK: u32 = 64 << 10;
 
-/// Opens (or creates) the WAL keyspace, with a memtable of `memtable_bytes`. Its tables live
-/// until the next checkpoint or two and are read only to recover, so they are not compressed.
-/// One keyspace for every generation: creating and deleting a keyspace per checkpoint left
-/// files in fjall's own metadata that only a restart removed (3 per checkpoint).
 fn open_partition(db: &Database, path: &Path, pid: i64, memtable_bytes: u64) -> Result<Partition> {
     let st = |e| storage(path, e);
     // Chunks are compressed by the store itself: fjall's LZ4 would only cost time. Cold
@@ -923,14 +932,7 @@ impl Inner {
                     // An index entry missing beside a logged sample (a crash between the two
                     // writes) is written again.
                     let p = self.partition(self.pid(ts))?;
-                    let mut set = p.indexed.lock().unwrap_or_else(|e| e.into_inner());
-                    let set = match &mut *set {
-                        Some(s) => s,
-                        None => {
-                            set.insert(index::all_ids(&p.index, &self.path)?.into_iter().collect())
-                        }
-                    };
-                    if set.insert(id) {
+                    if p.with_indexed(&self.path, |set| set.insert(id))? {
                         index::add_series(&mut wb, &p.index, id, labels);
                         indexed = true;
                     }
@@ -943,7 +945,6 @@ impl Inner {
             if indexed {
                 wb.commit().map_err(self.st())?;
             }
-            ingest.wal_bytes += record.len() as u64;
             Ok(())
         };
         // Older formats' logs first: they precede every segment.
@@ -1125,15 +1126,9 @@ impl Inner {
                             p
                         }
                     };
-                    let mut indexed = p.indexed.lock().unwrap_or_else(|e| e.into_inner());
-                    let set = match &mut *indexed {
-                        Some(s) => s,
-                        None => indexed
-                            .insert(index::all_ids(&p.index, &self.path)?.into_iter().collect()),
-                    };
-                    if !set.contains(&id) && seen_index.insert((pid, id)) {
+                    let known = p.with_indexed(&self.path, |set| set.contains(&id))?;
+                    if !known && seen_index.insert((pid, id)) {
                         index::add_series(&mut wb, &p.index, id, labels);
-                        drop(indexed);
                         new_index.push((p, id));
                     }
                     samples.push((id, *ts, *value));
@@ -1178,7 +1173,7 @@ impl Inner {
             }
             // The series stay known even when the log refuses the samples: they are in
             // fjall, and their ids are not handed out again.
-            ingest.wal_bytes += ingest.log.append(&samples)?;
+            ingest.log.append(&samples)?;
             // Tickets are handed out under the ingest lock. The journal's mark was raised
             // before the ticket is published: a sync that sees the ticket sees the mark.
             let ticket = self.written.load(Ordering::SeqCst) + 1;
@@ -1318,7 +1313,6 @@ impl Inner {
             rotated?;
             self.log_broken.store(false, Ordering::SeqCst);
         }
-        ingest.wal_bytes = 0;
         // fjall keeps a journal file until every keyspace written in it has flushed its
         // memtable; without this the journals holding what was just written would linger on
         // disk (up to fjall's 512 MiB limit). The flushes run on fjall's workers.
@@ -1338,8 +1332,8 @@ impl Inner {
         }
         {
             let mut ingest = self.lock_ingest()?;
-            if ingest.wal_bytes >= self.opts.checkpoint_bytes
-                || (ingest.wal_bytes > 0
+            if ingest.log.len() >= self.opts.checkpoint_bytes
+                || (ingest.log.len() > 0
                     && ingest.last_checkpoint.elapsed() >= self.opts.checkpoint_interval)
             {
                 self.checkpoint(&mut ingest)?;
@@ -1790,6 +1784,14 @@ impl Inner {
 mod tests {
     use super::*;
 
+    /// Options for tests that run maintenance themselves.
+    fn opts() -> StoreOptions {
+        StoreOptions {
+            maintenance_interval: None,
+            ..StoreOptions::default()
+        }
+    }
+
     fn segments(store: &Store) -> Vec<(u64, u64)> {
         wal::segments(&store.path().join(WAL_DIR))
             .unwrap()
@@ -1804,10 +1806,6 @@ mod tests {
     #[test]
     fn segments_are_replayed_by_the_next_open_then_deleted() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = || StoreOptions {
-            maintenance_interval: None,
-            ..StoreOptions::default()
-        };
         let series: Vec<Labels> = (0..100)
             .map(|i| Labels::from_pairs([("__name__", "m"), ("i", &i.to_string())]).unwrap())
             .collect();
@@ -1858,10 +1856,6 @@ mod tests {
     #[test]
     fn logged_samples_of_an_unknown_series_are_skipped_once_and_for_all() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = || StoreOptions {
-            maintenance_interval: None,
-            ..StoreOptions::default()
-        };
         let t0 = 1_700_000_000_000;
         let a = Labels::from_pairs([("__name__", "a")]).unwrap();
         let b = Labels::from_pairs([("__name__", "b")]).unwrap();
@@ -1906,10 +1900,6 @@ mod tests {
     #[test]
     fn older_formats_wal_keyspaces_are_replayed_then_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = || StoreOptions {
-            maintenance_interval: None,
-            ..StoreOptions::default()
-        };
         let m = Labels::from_pairs([("__name__", "m")]).unwrap();
         let t0 = 1_700_000_000_000;
         let id = {

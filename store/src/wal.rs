@@ -219,10 +219,9 @@ impl Log {
         Ok((log, older))
     }
 
-    /// Appends one record holding `samples`; returns its bytes on disk. Written to the OS,
-    /// not synced (see [`Log::file`]). On an error nothing of the record counts: the next
+    /// Appends one record holding `samples`, written to the OS, not synced (see [`Log::file`]). On an error nothing of the record counts: the next
     /// one overwrites whatever part of it reached the file.
-    pub fn append(&mut self, samples: &[(SeriesId, i64, f64)]) -> Result<u64> {
+    pub fn append(&mut self, samples: &[(SeriesId, i64, f64)]) -> Result<()> {
         self.frame.clear();
         self.frame.extend_from_slice(&[0; HEADER]);
         encode_into(&mut self.frame, samples);
@@ -240,7 +239,7 @@ impl Log {
             return Err(io("cannot write WAL segment", &self.path)(e));
         }
         self.len += self.frame.len() as u64;
-        Ok(self.frame.len() as u64)
+        Ok(())
     }
 
     /// The segment's file, for `fdatasync` outside the lock that orders appends.
